@@ -1,0 +1,1 @@
+"""Pipeline definition, its typed config and one runner per orchestrator."""

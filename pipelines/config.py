@@ -1,0 +1,282 @@
+"""Typed pipeline configuration: one YAML file per target plus command-line overrides.
+
+`load_config` is the only way configuration enters the code: it reads the YAML
+file, applies `--set key=value` overrides, validates everything against the
+frozen models below and reports any problem with the file and the key.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pydantic
+import yaml
+
+__all__ = [
+    "BeamConfig",
+    "ConfigError",
+    "InputConfig",
+    "PipelineConfig",
+    "PipelineSection",
+    "ValidationConfig",
+    "load_config",
+    "parse_override",
+]
+
+_PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_SPAN_TOKEN = "{SPAN}"
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the file and key."""
+
+
+class _Section(pydantic.BaseModel):
+    # strict: a number written as a string in YAML is an error, not silently coerced.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PipelineSection(_Section):
+    """Identity and storage of the pipeline run.
+
+    Attributes:
+      name: Pipeline name, also the MLMD context; lowercase letters, digits, dashes.
+      root: Directory (or gs:// / s3:// URI) under which every artifact is written.
+      metadata_path: SQLite file for ML Metadata in local runs.
+      log_dir: Folder for the full logs of local runs (the console shows progress).
+      enable_cache: Reuse a component's earlier outputs when its inputs are unchanged.
+    """
+
+    name: str = pydantic.Field(pattern=_PIPELINE_NAME_PATTERN)
+    root: str
+    metadata_path: str
+    log_dir: str
+    enable_cache: bool = True
+
+
+class InputConfig(_Section):
+    """Where the examples come from.
+
+    Attributes:
+      format: Which copy of the data ExampleGen reads: gzipped TFRecords of
+        tf.Example (ImportExampleGen) or CSV with a header (CsvExampleGen).
+      tfrecord_path: Folder holding the TFRecord spans.
+      csv_path: Folder holding the CSV spans.
+      span_pattern: Glob under the folder; `{SPAN}` marks the span number and
+        the latest span is ingested.
+      train_buckets: Hash buckets for the train split.
+      eval_buckets: Hash buckets for the eval split.
+    """
+
+    format: Literal["tfrecord", "csv"] = "tfrecord"
+    tfrecord_path: str
+    csv_path: str
+    span_pattern: str = "span-{SPAN}/*"
+    train_buckets: int = pydantic.Field(default=2, ge=1)
+    eval_buckets: int = pydantic.Field(default=1, ge=1)
+
+    @pydantic.field_validator("span_pattern")
+    @classmethod
+    def _one_span_token(cls, value: str) -> str:
+        if value.count(_SPAN_TOKEN) != 1:
+            raise ValueError(f"must contain {_SPAN_TOKEN} exactly once, got {value!r}")
+        return value
+
+    @property
+    def path(self) -> str:
+        """The folder ExampleGen reads, chosen by `format`."""
+        return self.tfrecord_path if self.format == "tfrecord" else self.csv_path
+
+    def span_dir(self, base: str, span: int) -> str:
+        """Folder of one span under `base`, following `span_pattern`'s directory part.
+
+        Raises:
+          ConfigError: If the pattern has no directory part holding `{SPAN}`.
+        """
+        span_folder = os.path.dirname(self.span_pattern)
+        if _SPAN_TOKEN not in span_folder:
+            raise ConfigError(
+                f"input.span_pattern {self.span_pattern!r} has no folder with {_SPAN_TOKEN}; "
+                "the sample-data step writes one folder per span, e.g. 'span-{SPAN}/*'"
+            )
+        return os.path.join(base, span_folder.replace(_SPAN_TOKEN, str(span)))
+
+
+class ValidationConfig(_Section):
+    """Data validation against the curated schema.
+
+    Attributes:
+      schema_path: The curated schema.pbtxt imported by ImportSchemaGen.
+      fail_on: Lowest anomaly severity that stops the run at the validation gate.
+    """
+
+    schema_path: str
+    fail_on: Literal["error", "warning"]
+
+
+class BeamConfig(_Section):
+    """Apache Beam pipeline arguments, passed unchanged to every Beam component.
+
+    Attributes:
+      args: Beam command-line flags; a Flink, Spark or Dataflow runner is just
+        other flags here.
+    """
+
+    # Not strict: YAML gives a list, and the frozen model keeps a tuple.
+    args: tuple[str, ...] = pydantic.Field(strict=False)
+
+
+class PipelineConfig(_Section):
+    """The whole configuration of one pipeline target."""
+
+    pipeline: PipelineSection
+    input: InputConfig
+    validation: ValidationConfig
+    beam: BeamConfig
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """Parses one `dotted.key=value` override; the value is read as YAML.
+
+    Returns:
+      The key path and the typed value (`3` is an int, `[a, b]` a list).
+
+    Raises:
+      ConfigError: If the text has no `=` or an empty key part.
+    """
+    key, sep, raw_value = text.partition("=")
+    keys = tuple(key.strip().split("."))
+    if not sep or not all(keys):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. input.format=csv")
+    try:
+        value = yaml.safe_load(raw_value)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML: {error}") from error
+    return keys, value
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    check_local_paths: bool = True,
+) -> PipelineConfig:
+    """Loads and validates a pipeline config file.
+
+    Args:
+      path: The YAML file.
+      overrides: `dotted.key=value` strings applied on top of the file.
+      check_local_paths: Require the input folder and schema to exist on this
+        machine. Off when compiling for a cluster, where they live elsewhere.
+
+    Returns:
+      The validated, frozen config.
+
+    Raises:
+      ConfigError: On an unreadable file, an unknown key, a wrong type, a bad
+        override or a missing local path; the message names file and key.
+    """
+    path = os.fspath(path)
+    raw = _read_yaml_mapping(path)
+    override_keys = {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        _set_nested(raw, keys, value, path, text)
+        override_keys[keys] = text
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except pydantic.ValidationError as error:
+        raise ConfigError(_describe_validation_error(error, path, override_keys)) from None
+    if check_local_paths:
+        _check_local_paths(config, path)
+    return config
+
+
+def _read_yaml_mapping(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            raw = yaml.safe_load(stream)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def _set_nested(raw: dict[str, Any], keys: tuple[str, ...], value: Any, path: str, text: str) -> None:
+    node = raw
+    for depth, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            dotted = ".".join(keys[: depth + 1])
+            raise ConfigError(f"{path}: --set {text!r}: {dotted} is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _describe_validation_error(
+    error: pydantic.ValidationError, path: str, override_keys: Mapping[tuple[str, ...], str]
+) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for item in error.errors():
+        location = tuple(str(part) for part in item["loc"])
+        dotted = ".".join(location)
+        origin = next(
+            (f" (from --set {text!r})" for keys, text in override_keys.items() if location[: len(keys)] == keys),
+            "",
+        )
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = f"{item['msg']} (got {item.get('input')!r})"
+        lines.append(f"  {dotted}: {message}{origin}")
+    return "\n".join(lines)
+
+
+def _check_local_paths(config: PipelineConfig, path: str) -> None:
+    input_key = f"input.{config.input.format}_path"
+    checks = {
+        input_key: (config.input.path, "run `make data` to create the sample data"),
+        "validation.schema_path": (config.validation.schema_path, "point it at a schema.pbtxt"),
+    }
+    for dotted, (target, hint) in checks.items():
+        if "://" not in target and not os.path.exists(target):
+            raise ConfigError(f"{path}: {dotted}: {target!r} does not exist ({hint})")
+    folder = config.input.path
+    if "://" not in folder:
+        pattern = os.path.join(folder, config.input.span_pattern.replace(_SPAN_TOKEN, "*"))
+        if not any(os.path.isfile(match) for match in glob.glob(pattern)):
+            raise ConfigError(
+                f"{path}: {input_key}: no input files in {folder!r} match input.span_pattern "
+                f"{config.input.span_pattern!r}; expected e.g. {config.input.span_dir(folder, 1)}/<files>"
+            )
+
+
+def _print_value(argv: Sequence[str]) -> int:
+    """`python -m pipelines.config FILE KEY`: prints one config value, for scripts and make."""
+    if len(argv) != 2:
+        print("usage: python -m pipelines.config CONFIG_FILE dotted.key", file=sys.stderr)
+        return 2
+    try:
+        value: Any = load_config(argv[0], check_local_paths=False)
+        for key in argv[1].split("."):
+            value = getattr(value, key)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except AttributeError:
+        print(f"error: {argv[0]}: no key {argv[1]!r}", file=sys.stderr)
+        return 2
+    print(value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_print_value(sys.argv[1:]))

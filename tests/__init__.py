@@ -1,0 +1,1 @@
+"""Test suite; mirrors the packages, integration/ runs the real pipeline."""

@@ -1,0 +1,218 @@
+"""Unit tests of the config loader: typed values, overrides, and errors that name file and key."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pydantic
+import pytest
+
+from pipelines import config as config_lib
+from tests.conftest import LOCAL_CONFIG, REPO_ROOT, SCHEMA_PATH
+
+_VALID = textwrap.dedent(
+    """
+    pipeline:
+      name: test-pipeline
+      root: {tmp}/root
+      metadata_path: {tmp}/metadata.sqlite
+      log_dir: {tmp}/logs
+    input:
+      format: tfrecord
+      tfrecord_path: {tmp}/data/tfrecord
+      csv_path: {tmp}/data/csv
+    validation:
+      schema_path: {schema}
+      fail_on: error
+    beam:
+      args: [--direct_running_mode=in_memory]
+    """
+)
+
+
+@pytest.fixture
+def config_file(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A valid config whose TFRecord input folder holds one span file."""
+    span = tmp_path / "data" / "tfrecord" / "span-1"
+    span.mkdir(parents=True)
+    (span / "data.tfrecord.gz").write_bytes(b"")
+    path = tmp_path / "config.yaml"
+    path.write_text(_VALID.format(tmp=tmp_path, schema=SCHEMA_PATH))
+    return path
+
+
+def _replace(path: pathlib.Path, old: str, new: str) -> pathlib.Path:
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in the config"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_repo_local_config_loads_with_typed_values():
+    config = config_lib.load_config(LOCAL_CONFIG, check_local_paths=False)
+    assert config.pipeline.name == "taxi-local"
+    assert config.input.format == "tfrecord"
+    assert config.input.path == config.input.tfrecord_path
+    assert config.validation.fail_on == "error"
+    assert config.beam.args == ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    assert config.input.train_buckets == 2 and config.input.eval_buckets == 1
+
+
+def test_defaults_fill_optional_keys(config_file):
+    config = config_lib.load_config(config_file)
+    assert config.pipeline.enable_cache is True
+    assert config.input.span_pattern == "span-{SPAN}/*"
+
+
+def test_override_sets_typed_value(config_file):
+    config = config_lib.load_config(config_file, ["input.train_buckets=3", "pipeline.enable_cache=false"])
+    assert config.input.train_buckets == 3
+    assert config.pipeline.enable_cache is False
+
+
+def test_override_switches_input_format_and_path(config_file, tmp_path):
+    (tmp_path / "data" / "csv" / "span-1").mkdir(parents=True)
+    (tmp_path / "data" / "csv" / "span-1" / "data.csv").write_text("a\n1\n")
+    config = config_lib.load_config(config_file, ["input.format=csv"])
+    assert config.input.path == str(tmp_path / "data" / "csv")
+
+
+def test_override_list_value(config_file):
+    config = config_lib.load_config(config_file, ["beam.args=[--runner=FlinkRunner, --flink_master=host:8081]"])
+    assert config.beam.args == ("--runner=FlinkRunner", "--flink_master=host:8081")
+
+
+def test_unknown_key_in_file_names_file_and_key(config_file):
+    _replace(config_file, "  format: tfrecord", "  fromat: tfrecord")
+    with pytest.raises(config_lib.ConfigError) as raised:
+        config_lib.load_config(config_file)
+    message = str(raised.value)
+    assert str(config_file) in message
+    assert "input.fromat: unknown key" in message
+
+
+def test_unknown_key_in_override_names_the_flag(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"input\.colour: unknown key \(from --set 'input\.colour=red'\)"):
+        config_lib.load_config(config_file, ["input.colour=red"])
+
+
+def test_number_written_as_string_is_rejected(config_file):
+    _replace(config_file, "  format: tfrecord", "  format: tfrecord\n  train_buckets: '2'")
+    with pytest.raises(config_lib.ConfigError, match=r"input\.train_buckets: .*valid integer.*got '2'"):
+        config_lib.load_config(config_file)
+
+
+def test_wrong_choice_lists_the_expected_values(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"validation\.fail_on: .*'error' or 'warning'.*got 'fatal'"):
+        config_lib.load_config(config_file, ["validation.fail_on=fatal"])
+
+
+def test_missing_required_key(config_file):
+    _replace(config_file, "  fail_on: error\n", "")
+    with pytest.raises(config_lib.ConfigError, match=r"validation\.fail_on: required key is missing"):
+        config_lib.load_config(config_file)
+
+
+def test_pipeline_name_must_be_a_dns_label(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"pipeline\.name"):
+        config_lib.load_config(config_file, ["pipeline.name=Taxi_Pipeline"])
+
+
+def test_missing_input_path_names_key_and_file(config_file, tmp_path):
+    with pytest.raises(config_lib.ConfigError) as raised:
+        config_lib.load_config(config_file, [f"input.tfrecord_path={tmp_path}/nowhere"])
+    message = str(raised.value)
+    assert str(config_file) in message and "input.tfrecord_path" in message and "nowhere" in message
+    assert "make data" in message
+
+
+def test_empty_input_folder_names_folder_and_pattern(config_file, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "span-1").mkdir(parents=True)
+    with pytest.raises(config_lib.ConfigError) as raised:
+        config_lib.load_config(config_file, [f"input.tfrecord_path={empty}"])
+    message = str(raised.value)
+    assert "input.tfrecord_path" in message and str(empty) in message and "span-{SPAN}/*" in message
+
+
+def test_missing_schema_names_key(config_file, tmp_path):
+    with pytest.raises(config_lib.ConfigError, match=r"validation\.schema_path: .*missing\.pbtxt' does not exist"):
+        config_lib.load_config(config_file, [f"validation.schema_path={tmp_path}/missing.pbtxt"])
+
+
+def test_remote_paths_are_not_checked_locally(config_file):
+    config = config_lib.load_config(
+        config_file, ["input.tfrecord_path=gs://bucket/taxi", "validation.schema_path=gs://bucket/schema.pbtxt"]
+    )
+    assert config.input.path == "gs://bucket/taxi"
+
+
+def test_local_path_checks_can_be_skipped(config_file):
+    config = config_lib.load_config(config_file, ["input.tfrecord_path=/in/the/image"], check_local_paths=False)
+    assert config.input.path == "/in/the/image"
+
+
+@pytest.mark.parametrize("override", ["input.format", "=csv", "input..format=csv"])
+def test_malformed_override(config_file, override):
+    with pytest.raises(config_lib.ConfigError, match="KEY=VALUE"):
+        config_lib.load_config(config_file, [override])
+
+
+def test_override_into_a_value_is_rejected(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"input\.format is a value, not a section"):
+        config_lib.load_config(config_file, ["input.format.kind=csv"])
+
+
+def test_missing_file():
+    with pytest.raises(config_lib.ConfigError, match=r"nope\.yaml: config file not found"):
+        config_lib.load_config("nope.yaml")
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(config_lib.ConfigError, match="expected a mapping"):
+        config_lib.load_config(path)
+
+
+def test_invalid_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("pipeline: [unclosed\n")
+    with pytest.raises(config_lib.ConfigError, match="not valid YAML"):
+        config_lib.load_config(path)
+
+
+def test_config_is_frozen(config_file):
+    config = config_lib.load_config(config_file)
+    with pytest.raises(pydantic.ValidationError):
+        config.pipeline.name = "other"
+
+
+def test_span_pattern_needs_one_span_token(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"input\.span_pattern: .*\{SPAN\} exactly once"):
+        config_lib.load_config(config_file, ["input.span_pattern=data/*"])
+
+
+def test_span_dir_follows_the_pattern(config_file):
+    config = config_lib.load_config(config_file, ["input.span_pattern=day={SPAN}/part-*"], check_local_paths=False)
+    assert config.input.span_dir("/data", 7) == "/data/day=7"
+
+
+def test_span_dir_needs_a_span_folder(config_file):
+    config = config_lib.load_config(config_file, ["input.span_pattern=data-{SPAN}.csv"], check_local_paths=False)
+    with pytest.raises(config_lib.ConfigError, match="no folder with"):
+        config.input.span_dir("/data", 1)
+
+
+def test_print_value_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.config", str(LOCAL_CONFIG), "pipeline.name"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    assert result.stdout.strip() == "taxi-local"
