@@ -1,0 +1,1 @@
+"""Our own TFX components, one folder each."""
