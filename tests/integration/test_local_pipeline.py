@@ -1,0 +1,233 @@
+"""The real pipeline on the sample data, through the validation gate, with LocalDagRunner and the TFX CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+import yaml
+
+from components.validation_gate import component_keys as gate_keys
+from pipelines import local_runner
+from pipelines import pipeline as pipeline_lib
+from tests.conftest import (
+    LOCAL_CONFIG,
+    REPO_ROOT,
+    SCHEMA_PATH,
+    build_config,
+    config_overrides,
+    node_executions,
+    write_input,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+UPSTREAM_OF_GATE = {
+    pipeline_lib.EXAMPLE_GEN_ID,
+    pipeline_lib.SCHEMA_GEN_ID,
+    pipeline_lib.STATISTICS_GEN_ID,
+    pipeline_lib.EXAMPLE_VALIDATOR_ID,
+}
+
+
+@pytest.fixture(scope="module")
+def sample_input(tmp_path_factory, sample_rows) -> pathlib.Path:
+    input_dir = tmp_path_factory.mktemp("sample_input")
+    write_input(input_dir, sample_rows)
+    return input_dir
+
+
+@pytest.fixture(scope="module")
+def good_run(sample_input, tmp_path_factory):
+    config = build_config(sample_input, tmp_path_factory.mktemp("good_run"))
+    timings = local_runner.run(config)
+    return config, timings
+
+
+def _only_artifact_dir(root: pathlib.Path, component: str, output: str) -> pathlib.Path:
+    (directory,) = (root / component / output).iterdir()
+    return directory
+
+
+def _count_examples(split_dir: pathlib.Path) -> int:
+    files = [str(path) for path in split_dir.glob("*.gz")]
+    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+
+
+def _downstream_of(config, component_id: str) -> set[str]:
+    pipeline = local_runner.build_pipeline(config)
+    (start,) = [node for node in pipeline.components if node.id == component_id]
+    found, frontier = set(), list(start.downstream_nodes)
+    while frontier:
+        node = frontier.pop()
+        if node.id not in found:
+            found.add(node.id)
+            frontier.extend(node.downstream_nodes)
+    return found
+
+
+def test_run_passes_the_gate_and_leaves_its_outputs(good_run, sample_rows):
+    config, timings = good_run
+    assert [t.component_id for t in timings] == [
+        "ExampleGen",
+        "SchemaGen",
+        "StatisticsGen",
+        "ExampleValidator",
+        "ValidationGate",
+    ]
+    assert not any(t.cached for t in timings)
+    assert node_executions(config) == {component: ["COMPLETE"] for component in UPSTREAM_OF_GATE | {"ValidationGate"}}
+
+    root = pathlib.Path(config.pipeline.root)
+    examples = _only_artifact_dir(root, "ExampleGen", "examples")
+    num_train, num_eval = _count_examples(examples / "Split-train"), _count_examples(examples / "Split-eval")
+    assert num_train + num_eval == len(sample_rows)
+    assert 0.6 < num_train / len(sample_rows) < 0.73  # 2:1 hash buckets
+
+    statistics = _only_artifact_dir(root, "StatisticsGen", "statistics")
+    assert (statistics / "Split-train" / "FeatureStats.pb").stat().st_size > 0
+    assert (_only_artifact_dir(root, "SchemaGen", "schema") / "schema.pbtxt").read_text() == SCHEMA_PATH.read_text()
+    anomalies = _only_artifact_dir(root, "ExampleValidator", "anomalies")
+    assert {path.parent.name for path in anomalies.glob("Split-*/SchemaDiff.pb")} == {"Split-train", "Split-eval"}
+
+    verdict_dir = _only_artifact_dir(root, "ValidationGate", gate_keys.VERDICT_KEY)
+    verdict = json.loads((verdict_dir / gate_keys.VERDICT_FILE).read_text())
+    assert verdict == {"passed": True, "fail_on": "error", "findings": []}
+    assert (verdict_dir / gate_keys.REPORT_FILE).read_text().strip() == "Data validation passed: no anomalies."
+    validated = _only_artifact_dir(root, "ValidationGate", gate_keys.VALIDATED_SCHEMA_KEY)
+    assert (validated / gate_keys.SCHEMA_FILE).read_text() == SCHEMA_PATH.read_text()
+
+
+def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
+    config, _ = good_run
+    timings = local_runner.run(config)
+    assert [t.component_id for t in timings if not t.cached] == []
+    assert node_executions(config)["ValidationGate"] == ["COMPLETE", "CACHED"]
+
+
+def test_csv_input_passes_the_gate(sample_input, tmp_path):
+    config = build_config(sample_input, tmp_path, "input.format=csv")
+    local_runner.run(config)
+    assert node_executions(config)["ValidationGate"] == ["COMPLETE"]
+
+
+def _string_in_numeric_column(rows):
+    rows[5]["fare"] = "abc"
+
+
+def _missing_required_column(rows):
+    for row in rows:
+        del row["payment_type"]
+
+
+def _out_of_domain_category(rows):
+    for row in rows[:50]:
+        row["payment_type"] = "Bitcoin"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "input_format", "expected"),
+    [
+        (_string_in_numeric_column, "csv", ["fare", "Unexpected data type", "Expected data of type: FLOAT"]),
+        (_missing_required_column, "csv", ["payment_type", "Column dropped"]),
+        (_out_of_domain_category, "tfrecord", ["payment_type", "Unexpected string values", "Bitcoin"]),
+    ],
+    ids=["string_in_numeric_column", "missing_required_column", "out_of_domain_category"],
+)
+def test_bad_data_stops_the_run_at_the_gate(mutate, input_format, expected, sample_rows, tmp_path, capsys):
+    rows = [dict(row) for row in sample_rows]
+    mutate(rows)
+    input_dir = tmp_path / "input"
+    if input_format == "csv":
+        _write_csv_only(input_dir, rows)
+    else:
+        write_input(input_dir, rows)
+    overrides = config_overrides(input_dir, tmp_path / "out", f"input.format={input_format}")
+
+    code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "[5/5] ValidationGate FAILED" in captured.out
+    assert "DataValidationError: Data validation failed" in captured.err
+    for text in expected:
+        assert text in captured.err
+    config = build_config(input_dir, tmp_path / "out", f"input.format={input_format}")
+    executions = node_executions(config)
+    assert executions["ValidationGate"] == ["FAILED"]
+    assert set(executions) == UPSTREAM_OF_GATE | {"ValidationGate"}
+    assert not set(executions) & _downstream_of(config, "ValidationGate"), "a component after the gate ran"
+    (log_file,) = pathlib.Path(config.pipeline.log_dir).glob("run-*.log")
+    assert "Data validation failed" in log_file.read_text(), "the report belongs in the run's log too"
+
+
+def _write_csv_only(input_dir: pathlib.Path, rows) -> None:
+    import csv
+
+    span = input_dir / "csv" / "span-1"
+    span.mkdir(parents=True)
+    with open(span / "data.csv", "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_mixed_types_in_tfrecords_stop_at_statistics(sample_rows, tmp_path):
+    input_dir = tmp_path / "input"
+    write_input(input_dir, sample_rows[:3000])
+    span_file = input_dir / "tfrecord" / "span-1" / "data.tfrecord.gz"
+    records = list(tf.data.TFRecordDataset(str(span_file), compression_type="GZIP").as_numpy_iterator())
+    bad = tf.train.Example.FromString(records[5])
+    bad.features.feature["fare"].ClearField("float_list")
+    bad.features.feature["fare"].bytes_list.value.append(b"abc")
+    records[5] = bad.SerializeToString()
+    with tf.io.TFRecordWriter(str(span_file), options="GZIP") as writer:
+        for record in records:
+            writer.write(record)
+    config = build_config(input_dir, tmp_path / "out")
+
+    with pytest.raises(Exception, match=r'wrong type.*feature "fare"'):
+        local_runner.run(config)
+    executions = node_executions(config)
+    assert executions["StatisticsGen"] == ["FAILED"]
+    assert "ValidationGate" not in executions
+
+
+def test_empty_input_folder_is_refused_before_any_run(tmp_path, capsys):
+    empty = tmp_path / "input"
+    (empty / "tfrecord" / "span-1").mkdir(parents=True)
+    overrides = config_overrides(empty, tmp_path / "out")
+    code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"input.tfrecord_path: no input files in '{empty / 'tfrecord'}'" in err
+    assert not (tmp_path / "out" / "metadata.sqlite").exists()
+
+
+def test_tfx_cli_creates_and_runs_the_pipeline(sample_input, tmp_path):
+    config = build_config(sample_input, tmp_path / "out")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    env = {**os.environ, "LOCAL_HOME": str(tmp_path / "tfx_home"), "PIPELINE_CONFIG": str(config_file)}
+    tfx_cli = os.path.join(os.path.dirname(sys.executable), "tfx")
+    runner = str(REPO_ROOT / "pipelines" / "local_runner.py")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [tfx_cli, *args, "--engine=local"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
+
+    created = cli("pipeline", "create", f"--pipeline_path={runner}")
+    assert created.returncode == 0, created.stderr[-3000:]
+    assert f'Pipeline "{config.pipeline.name}" created successfully.' in created.stdout
+    assert node_executions(config) == {}, "creating the pipeline must not run it"
+
+    ran = cli("run", "create", f"--pipeline_name={config.pipeline.name}")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "[5/5] ValidationGate done" in ran.stdout
+    assert node_executions(config)["ValidationGate"] == ["COMPLETE"]
