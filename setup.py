@@ -24,6 +24,8 @@ RUNTIME_REQUIREMENTS = [
     "pydantic>=2.7,<3",
     "pyyaml>=6",
     "kubernetes>=26",
+    # TensorBoard 2.16 imports pkg_resources, which setuptools 81 removed.
+    "setuptools>=70,<81",
 ]
 
 DEV_REQUIREMENTS = [
