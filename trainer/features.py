@@ -20,6 +20,7 @@ __all__ = [
     "FeatureKind",
     "all_columns",
     "feature_names",
+    "transformed_name",
 ]
 
 
@@ -72,7 +73,8 @@ FEATURES: tuple[Feature, ...] = (
 
 # The label is derived: a "big tipper" tipped more than this fraction of the fare.
 LABEL_SOURCE = "tips"
-LABEL_KEY = "big_tipper"
+# The Transform output holding the label (already a transformed name).
+LABEL_KEY = "big_tipper_xf"
 TIP_FRACTION_THRESHOLD = 0.2
 
 # Columns in the data that the model does not read; listed so that a new,
@@ -92,3 +94,8 @@ def feature_names(kind: FeatureKind | None = None) -> tuple[str, ...]:
 def all_columns() -> frozenset[str]:
     """Every column the schema must define: inputs, label source and unused ones."""
     return frozenset(feature_names()) | {LABEL_SOURCE} | frozenset(UNUSED_COLUMNS)
+
+
+def transformed_name(name: str) -> str:
+    """Name of a column after Transform; distinct so raw and transformed never mix."""
+    return f"{name}_xf"

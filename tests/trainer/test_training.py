@@ -1,0 +1,130 @@
+"""The distributed training loop on one worker: quality, TensorBoard, export, resume, chief-only writes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from tests.trainer.conftest import serialized_examples
+from trainer import export, features, task
+from trainer.hyperparameters import Hyperparameters
+from trainer.settings import TrainingSettings
+
+
+def _job(transformed, dirs, tf_config=None, **settings) -> task.TrainingJob:
+    values = {
+        "train_steps": 300,
+        "batch_size": 128,
+        "checkpoint_every_steps": 50,
+        "log_every_steps": 50,
+        "checkpoint_root": dirs["checkpoint_root"],
+        **settings,
+    }
+    return task.TrainingJob(
+        train_files=transformed.train_files,
+        eval_files=transformed.eval_files,
+        transform_output=transformed.transform_output,
+        serving_model_dir=dirs["serving_model_dir"],
+        model_run_dir=dirs["model_run_dir"],
+        settings=TrainingSettings(**values),
+        hparams=Hyperparameters(),
+        tf_config=tf_config,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(transformed, tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    dirs = {name: str(root / name) for name in ("serving_model_dir", "model_run_dir", "checkpoint_root")}
+    return task.run_training(_job(transformed, dirs)), dirs
+
+
+def test_training_learns_and_reports(trained):
+    report, dirs = trained
+    assert report.training.final_step == 300 and report.training.resumed_from_step == 0
+    assert report.training.num_replicas == 1 and report.strategy == "default"
+    assert report.eval_metrics.num_examples == 2000
+    assert report.eval_metrics.auc > 0.9, "well above the 0.5 of a model that learned nothing"
+    assert report.training.examples_per_second > 0
+    saved = json.loads(open(os.path.join(dirs["model_run_dir"], task.REPORT_FILE)).read())
+    assert saved["eval_metrics"]["auc"] == pytest.approx(report.eval_metrics.auc)
+
+
+def _scalar_tags(log_dir: str) -> dict[str, list[float]]:
+    accumulator = event_accumulator.EventAccumulator(log_dir, size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    return {
+        tag: [float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
+        for tag in accumulator.Tags()["tensors"]
+    }
+
+
+def test_tensorboard_has_train_and_eval_scalars(trained):
+    report, dirs = trained
+    train = _scalar_tags(os.path.join(dirs["model_run_dir"], "train"))
+    assert set(train) >= {"loss", "auc", "accuracy", "learning_rate", "examples_per_second"}
+    assert len(train["loss"]) == 300 // 50
+    assert train["learning_rate"][0] == pytest.approx(Hyperparameters().learning_rate)
+    evaluation = _scalar_tags(os.path.join(dirs["model_run_dir"], "eval"))
+    assert set(evaluation) >= {"loss", "auc", "accuracy"}
+    assert evaluation["auc"][-1] == pytest.approx(report.eval_metrics.auc, abs=1e-6)
+
+
+def test_exported_model_serves_raw_examples_without_the_label(trained, transformed):
+    _, dirs = trained
+    loaded = tf.saved_model.load(dirs["serving_model_dir"])
+    assert set(loaded.signatures) == {export.SERVING_SIGNATURE, export.TRANSFORM_SIGNATURE}
+    rows = transformed.raw_eval_rows[:64]
+    requests = serialized_examples(rows, drop=(features.LABEL_SOURCE,))
+    outputs = loaded.signatures[export.SERVING_SIGNATURE](examples=tf.constant(requests))
+    probabilities = outputs[export.PREDICTION_KEY].numpy()
+    assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    # The exported graph applies the same transform as training: cash trips never record a tip.
+    cash = np.array([row["payment_type"] == "Cash" for row in rows])
+    assert probabilities[cash].max() < 0.2 < probabilities[~cash].max()
+
+
+class _InterruptedError(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(transformed, job_dirs):
+    def crash_at_step(step: int) -> None:
+        if step == 130:
+            raise _InterruptedError
+
+    job = _job(transformed, job_dirs, train_steps=200)
+    with pytest.raises(_InterruptedError):
+        task.run_training(job, on_step=crash_at_step)
+    assert tf.train.latest_checkpoint(task.checkpoint_dir_for(job)).endswith("ckpt-100")
+    assert not os.path.exists(job.serving_model_dir), "an interrupted run exports nothing"
+
+    steps_run = []
+    report = task.run_training(job, on_step=steps_run.append)
+    assert report.training.resumed_from_step == 100
+    assert steps_run[0] == 101 and report.training.final_step == 200
+    assert tf.io.gfile.exists(os.path.join(job.serving_model_dir, "saved_model.pb"))
+
+
+def test_changed_training_starts_afresh(transformed, job_dirs):
+    first = _job(transformed, job_dirs, train_steps=60)
+    second = _job(transformed, job_dirs, train_steps=60, seed=7)
+    assert task.checkpoint_dir_for(first) != task.checkpoint_dir_for(second)
+    assert task.checkpoint_dir_for(first) == task.checkpoint_dir_for(_job(transformed, job_dirs, train_steps=60))
+
+
+def test_a_non_chief_worker_writes_nothing_shared(transformed, job_dirs):
+    second_worker = {"cluster": {"worker": ["localhost:1", "localhost:2"]}, "task": {"type": "worker", "index": 1}}
+    # One process cannot join a real cluster: force the default strategy, keep the non-chief role.
+    job = _job(transformed, job_dirs, tf_config=second_worker, train_steps=60, strategy="default")
+    report = task.run_training(job)
+    assert not report.is_chief and report.training.final_step == 60
+    assert not os.path.exists(job.serving_model_dir)
+    assert tf.train.latest_checkpoint(task.checkpoint_dir_for(job)) is None
+    assert not os.path.exists(os.path.join(job.model_run_dir, task.REPORT_FILE))
+    assert not os.path.exists(os.path.join(job.model_run_dir, "train"))

@@ -1,0 +1,102 @@
+"""KerasTuner search: the Trainer rebuilds the tuned architecture, and TensorBoard gets HParams."""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+
+import keras_tuner
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from trainer import data, model, tuning
+from trainer.hyperparameters import Hyperparameters
+from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+
+
+def _fn_args(transformed, working_dir, algorithm="random", max_trials=2):
+    training = TrainingSettings(train_steps=10, batch_size=128)
+    tuning_settings = TuningSettings(algorithm=algorithm, max_trials=max_trials, steps_per_trial=30)
+    return types.SimpleNamespace(
+        custom_config={
+            SETTINGS_KEY: training.model_dump(mode="json"),
+            tuning.TUNING_KEY: tuning_settings.model_dump(mode="json"),
+        },
+        transform_graph_path=transformed.transform_output,
+        train_files=transformed.train_files,
+        eval_files=transformed.eval_files,
+        working_dir=str(working_dir),
+    )
+
+
+@pytest.fixture(scope="module")
+def searched(transformed, tmp_path_factory):
+    working_dir = tmp_path_factory.mktemp("tuner")
+    result = tuning.tuner_fn(_fn_args(transformed, working_dir))
+    result.tuner.search(**result.fit_kwargs)
+    return result.tuner, working_dir
+
+
+def test_default_search_point_is_a_valid_hyperparameter_set():
+    hparams = tuning.search_space(keras_tuner.HyperParameters())
+    assert isinstance(hparams, Hyperparameters)
+    assert hparams.learning_rate == 1e-3 and hparams.num_layers == 1
+
+
+def test_search_completes_the_configured_trials(searched):
+    tuner, _ = searched
+    trials = tuner.oracle.get_best_trials(10)
+    assert len(trials) == 2 and all(trial.score is not None for trial in trials)
+    assert len({json.dumps(trial.hyperparameters.values, sort_keys=True) for trial in trials}) == 2
+
+
+def test_best_hyperparameters_rebuild_the_same_architecture_in_the_trainer(searched, transformed):
+    import tensorflow_transform as tft
+
+    tuner, _ = searched
+    best = tuner.get_best_hyperparameters(1)[0]
+    # What the Trainer does with the Tuner's output artifact: a JSON round trip of the config.
+    values = json.loads(json.dumps(best.get_config()))["values"]
+    sizes = data.vocabulary_sizes(tft.TFTransformOutput(transformed.transform_output))
+    in_trainer = model.build_model(Hyperparameters.from_dict(values), sizes)
+    in_tuner = tuner.hypermodel.build(best)
+    assert [(layer.name, type(layer).__name__) for layer in in_trainer.layers] == [
+        (layer.name, type(layer).__name__) for layer in in_tuner.layers
+    ]
+    assert [w.shape for w in in_trainer.weights] == [w.shape for w in in_tuner.weights]
+    assert in_trainer.count_params() == in_tuner.count_params()
+
+
+def test_each_trial_records_hparams_for_tensorboard(searched):
+    tuner, working_dir = searched
+    tensorboard_dir = os.path.join(working_dir, tuning.TENSORBOARD_DIR)
+    trial_ids = {trial.trial_id for trial in tuner.oracle.trials.values()}
+    sessions = {}
+    for root, _, files in os.walk(tensorboard_dir):
+        if not any(name.startswith("events.out.tfevents") for name in files):
+            continue
+        accumulator = event_accumulator.EventAccumulator(root)
+        accumulator.Reload()
+        try:
+            content = accumulator.PluginTagToContent("hparams")
+        except KeyError:  # train/ and validation/ runs hold scalars only
+            continue
+        if "_hparams_/session_start_info" in content:
+            data_proto = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+            info = data_proto.session_start_info
+            sessions[info.group_name] = {name: value for name, value in info.hparams.items()}
+    assert set(sessions) == trial_ids
+    for hparams in sessions.values():
+        assert set(hparams) == set(Hyperparameters.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "expected"),
+    [("random", "RandomSearch"), ("bayesian", "BayesianOptimization"), ("hyperband", "Hyperband")],
+)
+def test_algorithm_comes_from_config(transformed, tmp_path, algorithm, expected):
+    result = tuning.tuner_fn(_fn_args(transformed, tmp_path, algorithm=algorithm))
+    assert type(result.tuner).__name__ == expected
+    assert result.fit_kwargs["steps_per_epoch"] == 30

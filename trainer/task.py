@@ -1,0 +1,141 @@
+"""Trainer entry point: `run_fn` unpacks TFX's FnArgs and calls `run_training`.
+
+`run_training` is the whole job (strategy, data, training with resume,
+evaluation, export) as a plain function tests can call directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from trainer import data, export, model, strategy
+from trainer.hyperparameters import Hyperparameters
+from trainer.settings import SETTINGS_KEY, TrainingSettings
+from trainer.training import DistributedTrainer, EvalMetrics, StepHook, TrainingResult
+
+__all__ = ["REPORT_FILE", "TrainingJob", "TrainingReport", "checkpoint_dir_for", "run_fn", "run_training"]
+
+# Written by the chief next to the TensorBoard logs in the model run folder.
+REPORT_FILE = "training_report.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """Everything one training run reads and writes."""
+
+    train_files: Sequence[str]
+    eval_files: Sequence[str]
+    transform_output: str
+    serving_model_dir: str
+    model_run_dir: str
+    settings: TrainingSettings
+    hparams: Hyperparameters
+    tf_config: Mapping[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingReport:
+    """The outcome of `run_training`."""
+
+    training: TrainingResult
+    eval_metrics: EvalMetrics
+    strategy: str
+    checkpoint_dir: str
+    is_chief: bool
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point (GenericExecutor)."""
+    settings = TrainingSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
+    # The Tuner's best hyperparameters, when a Tuner ran; else the configured ones.
+    hparams = (
+        Hyperparameters.from_dict(fn_args.hyperparameters["values"])
+        if fn_args.hyperparameters
+        else settings.hyperparameters
+    )
+    job = TrainingJob(
+        train_files=fn_args.train_files,
+        eval_files=fn_args.eval_files,
+        transform_output=fn_args.transform_output,
+        serving_model_dir=fn_args.serving_model_dir,
+        model_run_dir=fn_args.model_run_dir,
+        settings=settings,
+        hparams=hparams,
+        tf_config=strategy.parse_tf_config(os.environ.get("TF_CONFIG")),
+    )
+    run_training(job)
+
+
+def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingReport:
+    """Trains (resuming from a checkpoint when one exists), evaluates and exports.
+
+    Args:
+      job: Inputs, outputs and settings.
+      on_step: Called after every training step with the step number.
+
+    Returns:
+      What was trained and how well it scored on the eval split.
+    """
+    import tensorflow_transform as tft
+
+    model.check_keras_3()
+    role = strategy.cluster_role(job.tf_config)
+    kind = strategy.choose_strategy(job.settings.strategy, job.tf_config, len(tf.config.list_physical_devices("GPU")))
+    distribution = strategy.create_strategy(kind, job.settings.tpu_address)
+    transform_output = tft.TFTransformOutput(job.transform_output)
+    feature_spec = transform_output.transformed_feature_spec()
+    sizes = data.vocabulary_sizes(transform_output)
+    checkpoint_dir = checkpoint_dir_for(job)
+
+    trainer = DistributedTrainer(
+        distribution, role, job.settings, lambda: model.build_model(job.hparams, sizes), job.hparams, checkpoint_dir
+    )
+    training = trainer.fit(
+        lambda context: data.make_dataset(
+            job.train_files, feature_spec, job.settings.batch_size, True, context, job.settings.seed
+        ),
+        log_dir=os.path.join(job.model_run_dir, "train"),
+        on_step=on_step,
+    )
+    eval_dataset = data.make_dataset(job.eval_files, feature_spec, job.settings.eval_batch_size, training=False)
+    metrics = trainer.evaluate(eval_dataset, log_dir=os.path.join(job.model_run_dir, "eval"))
+    export.export_serving_model(trainer.model, transform_output, job.serving_model_dir, role)
+    report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief)
+    if role.is_chief:
+        _write_report(report, os.path.join(job.model_run_dir, REPORT_FILE))
+    return report
+
+
+def checkpoint_dir_for(job: TrainingJob) -> str:
+    """A checkpoint folder keyed by what defines the training.
+
+    A re-run of the same training (same data, transform, hyperparameters and
+    steps) finds its checkpoints and resumes; anything else starts afresh.
+    Without a configured checkpoint_root, checkpoints stay in the model run
+    folder, which is new for every execution.
+    """
+    identity = {
+        "train_files": sorted(job.train_files),
+        "eval_files": sorted(job.eval_files),
+        "transform_output": job.transform_output,
+        "hparams": job.hparams.model_dump(),
+        "train_steps": job.settings.train_steps,
+        "batch_size": job.settings.batch_size,
+        "seed": job.settings.seed,
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    root = job.settings.checkpoint_root or os.path.join(job.model_run_dir, "checkpoints")
+    return os.path.join(root, key)
+
+
+def _write_report(report: TrainingReport, path: str) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as stream:
+        stream.write(json.dumps(dataclasses.asdict(report), indent=2))

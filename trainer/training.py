@@ -1,0 +1,203 @@
+"""A custom distributed training loop around a Keras 3 model.
+
+Keras 3 `Model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585),
+so training runs `strategy.run` inside a `tf.function` under any strategy: the
+per-replica loss is scaled to the global batch, gradients are all-reduced by the
+optimiser, metrics see every replica's predictions, checkpoints are written
+every N steps and a restarted run resumes from the latest one.
+
+Every worker runs the same code. Only the chief writes checkpoints and
+summaries to the shared folders; the others write to private scratch folders
+that are removed, since saving can involve collective ops all workers must join.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+
+import keras
+import tensorflow as tf
+
+from trainer.hyperparameters import Hyperparameters
+from trainer.settings import TrainingSettings
+from trainer.strategy import ClusterRole
+
+__all__ = ["DistributedTrainer", "EvalMetrics", "TrainingResult", "scratch_dir"]
+
+# A hook called after every step with the step number; tests use it to interrupt training.
+StepHook = Callable[[int], None]
+DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalMetrics:
+    """Metrics over the whole eval split."""
+
+    loss: float
+    auc: float
+    accuracy: float
+    num_examples: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What a training run did."""
+
+    final_step: int
+    resumed_from_step: int
+    num_replicas: int
+    examples_per_second: float
+
+
+def _per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Binary cross-entropy of each example (rank-1 labels and logits)."""
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32), logits=logits)
+
+
+def scratch_dir(shared_dir: str, role: ClusterRole) -> str:
+    """Where this worker writes: the shared folder for the chief, a fresh local temp folder otherwise.
+
+    The caller deletes a non-chief's folder after writing.
+    """
+    if role.is_chief:
+        return shared_dir
+    return tempfile.mkdtemp(prefix=f"{role.worker_id}-")
+
+
+class DistributedTrainer:
+    """Builds the model under a strategy, trains it with checkpoints, evaluates it."""
+
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        role: ClusterRole,
+        settings: TrainingSettings,
+        build_model: Callable[[], keras.Model],
+        hparams: Hyperparameters,
+        checkpoint_dir: str,
+    ):
+        self.strategy, self.role, self.settings = strategy, role, settings
+        self.checkpoint_dir = checkpoint_dir
+        keras.utils.set_random_seed(settings.seed)
+        with strategy.scope():
+            self.model = build_model()
+            self.optimizer = keras.optimizers.Adam(learning_rate=hparams.learning_rate)
+            # Built now, not at the first step, so a checkpoint restores its slots.
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Host-side metrics, fed with the predictions of all replicas.
+        self._train_auc = keras.metrics.AUC(name="auc")
+        self._train_accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint in the shared folder, if any; returns its step."""
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+        return int(self.step.numpy())
+
+    def fit(self, dataset_fn: DatasetFn, log_dir: str, on_step: StepHook | None = None) -> TrainingResult:
+        """Trains up to `settings.train_steps`, resuming from the latest checkpoint.
+
+        Args:
+          dataset_fn: Builds one input pipeline's dataset from its InputContext.
+          log_dir: Where the chief writes TensorBoard scalars.
+          on_step: Called after each step with the step number.
+        """
+        resumed_from = self.restore()
+        iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
+        manager = tf.train.CheckpointManager(
+            self._checkpoint, scratch_dir(self.checkpoint_dir, self.role), max_to_keep=3
+        )
+        train_step = self._make_train_step()
+        window_start, window_steps, total_time, total_steps = time.perf_counter(), 0, 0.0, 0
+        with self._summary_writer(log_dir).as_default():
+            while int(self.step.numpy()) < self.settings.train_steps:
+                loss = train_step(iterator)
+                step = int(self.step.numpy())
+                window_steps += 1
+                if step % self.settings.log_every_steps == 0 or step == self.settings.train_steps:
+                    elapsed = time.perf_counter() - window_start
+                    rate = window_steps * self.settings.batch_size / elapsed
+                    self._write_train_scalars(step, float(loss), rate)
+                    total_time, total_steps = total_time + elapsed, total_steps + window_steps
+                    window_start, window_steps = time.perf_counter(), 0
+                if step % self.settings.checkpoint_every_steps == 0 or step == self.settings.train_steps:
+                    self._save(manager, step)
+                if on_step:
+                    on_step(step)
+        rate = total_steps * self.settings.batch_size / total_time if total_time else 0.0
+        return TrainingResult(int(self.step.numpy()), resumed_from, self.strategy.num_replicas_in_sync, rate)
+
+    def evaluate(self, dataset: tf.data.Dataset, log_dir: str | None = None) -> EvalMetrics:
+        """Loss, AUC and accuracy over one pass of `dataset`, on this worker alone.
+
+        Every worker evaluates the whole split, so all agree on the result
+        without collective ops that uneven shards could deadlock.
+        """
+        predict = tf.function(lambda features: self.model(features, training=False))
+        auc, accuracy, loss_sum, count = keras.metrics.AUC(), keras.metrics.BinaryAccuracy(), 0.0, 0
+        for features, labels in dataset:
+            logits = predict(features)
+            probabilities = tf.sigmoid(logits)
+            auc.update_state(labels, probabilities)
+            accuracy.update_state(labels, probabilities)
+            loss_sum += float(tf.reduce_sum(_per_example_loss(labels, logits)))
+            count += int(tf.shape(labels)[0])
+        metrics = EvalMetrics(loss_sum / max(count, 1), float(auc.result()), float(accuracy.result()), count)
+        if log_dir:
+            with self._summary_writer(log_dir).as_default():
+                step = int(self.step.numpy())
+                for name in ("loss", "auc", "accuracy"):
+                    tf.summary.scalar(name, getattr(metrics, name), step=step)
+        return metrics
+
+    def _make_train_step(self) -> Callable[[Iterator], tf.Tensor]:
+        global_batch = self.settings.batch_size
+
+        def replica_step(features, labels):
+            with tf.GradientTape() as tape:
+                logits = self.model(features, training=True)
+                per_example = _per_example_loss(labels, logits)
+                # Scaled to the global batch: summing over replicas gives the mean.
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, self.model.trainable_variables)
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
+            return loss, labels, tf.sigmoid(logits)
+
+        @tf.function
+        def train_step(iterator):
+            features, labels = next(iterator)
+            loss, labels, probabilities = self.strategy.run(replica_step, args=(features, labels))
+            all_labels = self.strategy.gather(labels, axis=0)
+            all_probabilities = self.strategy.gather(probabilities, axis=0)
+            self._train_auc.update_state(all_labels, all_probabilities)
+            self._train_accuracy.update_state(all_labels, all_probabilities)
+            self.step.assign_add(1)
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+
+        return train_step
+
+    def _write_train_scalars(self, step: int, loss: float, examples_per_second: float) -> None:
+        tf.summary.scalar("loss", loss, step=step)
+        tf.summary.scalar("auc", self._train_auc.result(), step=step)
+        tf.summary.scalar("accuracy", self._train_accuracy.result(), step=step)
+        tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate), step=step)
+        tf.summary.scalar("examples_per_second", examples_per_second, step=step)
+        self._train_auc.reset_state()
+        self._train_accuracy.reset_state()
+
+    def _save(self, manager: tf.train.CheckpointManager, step: int) -> None:
+        manager.save(checkpoint_number=step)
+        if not self.role.is_chief:
+            shutil.rmtree(manager.directory, ignore_errors=True)
+
+    def _summary_writer(self, log_dir: str) -> tf.summary.SummaryWriter:
+        if self.role.is_chief:
+            return tf.summary.create_file_writer(log_dir)
+        return tf.summary.create_noop_writer()

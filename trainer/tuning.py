@@ -1,0 +1,98 @@
+"""Tuner entry point: `tuner_fn` builds a KerasTuner search over the Keras 3 model.
+
+The search space maps KerasTuner's `HyperParameters` onto our typed
+`Hyperparameters`, and both the Tuner and the Trainer build the model through
+`model.build_model` from that record: the best trial's values rebuild exactly
+the architecture that was scored.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+
+import keras
+import keras_tuner
+
+from trainer import data, model
+from trainer.hyperparameters import Hyperparameters
+from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+
+__all__ = ["OBJECTIVE", "TENSORBOARD_DIR", "TUNING_KEY", "build_tuner", "compiled_model", "search_space", "tuner_fn"]
+
+# Where TuningSettings travel in the Tuner's custom_config (TrainingSettings under SETTINGS_KEY).
+TUNING_KEY = "tuning"
+OBJECTIVE = keras_tuner.Objective("val_auc", direction="max")
+# Under the tuner's working dir; KerasTuner writes one run (with HParams) per trial.
+TENSORBOARD_DIR = "tensorboard"
+_PROJECT = "taxi"
+_HYPERBAND_MAX_EPOCHS = 3
+
+
+def search_space(hp: keras_tuner.HyperParameters) -> Hyperparameters:
+    """Declares the search space on `hp` and returns the point it currently holds."""
+    return Hyperparameters(
+        learning_rate=hp.Choice("learning_rate", [1e-3, 3e-3, 1e-2]),
+        num_layers=hp.Int("num_layers", 1, 3),
+        units=hp.Choice("units", [32, 64, 128]),
+        embedding_dim=hp.Choice("embedding_dim", [4, 8, 16]),
+        dropout=hp.Choice("dropout", [0.0, 0.1, 0.3]),
+    )
+
+
+def compiled_model(hp: keras_tuner.HyperParameters, vocabulary_sizes: Mapping[str, int]) -> keras.Model:
+    """The Trainer's model at this point of the search, compiled for `fit`.
+
+    KerasTuner trains with `Model.fit` in one process (no multi-worker
+    strategy), where Keras 3's fit works.
+    """
+    hparams = search_space(hp)
+    built = model.build_model(hparams, vocabulary_sizes)
+    built.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[keras.metrics.AUC(from_logits=True, name="auc"), keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
+    return built
+
+
+def build_tuner(
+    tuning: TuningSettings, vocabulary_sizes: Mapping[str, int], directory: str, seed: int
+) -> keras_tuner.Tuner:
+    """The KerasTuner tuner of the configured algorithm, over `compiled_model`."""
+    hypermodel = functools.partial(compiled_model, vocabulary_sizes=vocabulary_sizes)
+    common = {
+        "hypermodel": hypermodel,
+        "objective": OBJECTIVE,
+        "directory": directory,
+        "project_name": _PROJECT,
+        "seed": seed,
+    }
+    if tuning.algorithm == "hyperband":
+        return keras_tuner.Hyperband(max_epochs=_HYPERBAND_MAX_EPOCHS, **common)
+    if tuning.algorithm == "bayesian":
+        return keras_tuner.BayesianOptimization(max_trials=tuning.max_trials, **common)
+    return keras_tuner.RandomSearch(max_trials=tuning.max_trials, **common)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: the tuner and the arguments of its `search`."""
+    import tensorflow_transform as tft
+    from tfx.components.tuner.component import TunerFnResult
+
+    model.check_keras_3()
+    tuning = TuningSettings.model_validate(fn_args.custom_config[TUNING_KEY])
+    training = TrainingSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
+    transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    feature_spec = transform_output.transformed_feature_spec()
+    tuner = build_tuner(tuning, data.vocabulary_sizes(transform_output), fn_args.working_dir, training.seed)
+    fit_kwargs = {
+        "x": data.make_dataset(fn_args.train_files, feature_spec, training.batch_size, True, seed=training.seed),
+        "validation_data": data.make_dataset(fn_args.eval_files, feature_spec, training.eval_batch_size, False),
+        "steps_per_epoch": tuning.steps_per_trial,
+        "epochs": 1,
+        "callbacks": [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.working_dir, TENSORBOARD_DIR))],
+        "verbose": 0,
+    }
+    return TunerFnResult(tuner=tuner, fit_kwargs=fit_kwargs)
