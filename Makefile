@@ -12,11 +12,12 @@ STAMP := $(VENV)/.installed
 CONFIG ?= pipelines/configs/local.yaml
 ARGS ?=
 PYTEST_ARGS ?=
+TENSORBOARD_PORT ?= 6006
 
 # Only warnings and errors from TensorFlow's C++ logging.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help run test data lint format lock bench-beam tfx-cli-create tfx-cli-run clean clean-outputs
+.PHONY: help run test data lint format lock tensorboard bench-beam tfx-cli-create tfx-cli-run clean clean-outputs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +50,10 @@ format: $(STAMP) ## Format and fix with ruff
 lock: $(STAMP) ## Re-resolve requirements.lock from setup.py
 	$(BIN)/uv pip compile setup.py --extra dev --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements.lock
+
+tensorboard: $(STAMP) ## Serve TensorBoard over the pipeline root: Trainer runs and Tuner trials (HParams)
+	$(BIN)/tensorboard --logdir "$$($(BIN)/python -m pipelines.config $(CONFIG) pipeline.root)" \
+	  --host 127.0.0.1 --port $(TENSORBOARD_PORT)
 
 bench-beam: $(STAMP) data ## Benchmark Beam in-memory vs multi-processing on the sample data
 	$(BIN)/python -m benchmarks.beam_modes --config $(CONFIG)

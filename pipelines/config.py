@@ -16,12 +16,16 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
+from trainer.settings import TrainingSettings, TuningSettings
+
 __all__ = [
     "BeamConfig",
     "ConfigError",
+    "EvaluatorConfig",
     "InputConfig",
     "PipelineConfig",
     "PipelineSection",
+    "PusherConfig",
     "ValidationConfig",
     "load_config",
     "parse_override",
@@ -130,6 +134,29 @@ class BeamConfig(_Section):
     args: tuple[str, ...] = pydantic.Field(strict=False)
 
 
+class EvaluatorConfig(_Section):
+    """When the Evaluator blesses a model.
+
+    Attributes:
+      min_auc: Eval AUC a model must reach.
+      max_auc_drop: Largest AUC drop allowed against the latest blessed model.
+    """
+
+    min_auc: float = pydantic.Field(ge=0.0, le=1.0)
+    max_auc_drop: float = pydantic.Field(ge=0.0, le=1.0)
+
+
+class PusherConfig(_Section):
+    """Where blessed models go.
+
+    Attributes:
+      serving_root: Folder (or URI) where each pushed model lands in a numbered
+        version folder, the layout TensorFlow Serving watches.
+    """
+
+    serving_root: str
+
+
 class PipelineConfig(_Section):
     """The whole configuration of one pipeline target."""
 
@@ -137,6 +164,10 @@ class PipelineConfig(_Section):
     input: InputConfig
     validation: ValidationConfig
     beam: BeamConfig
+    tuner: TuningSettings
+    trainer: TrainingSettings
+    evaluator: EvaluatorConfig
+    pusher: PusherConfig
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:

@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import os
+
+import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
 # Direct modules rather than `tfx.v1`: the v1 facade also imports the Vertex AI
 # extensions, which adds about 12 s to every process that builds the pipeline.
 from tfx import components as tfx_components
 from tfx.dsl.components.base import base_component
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components.curated_schema import CuratedSchemaGen, file_sha256
+from components.pusher import Pusher
+from components.tuner import Tuner
 from components.validation_gate import ValidationGate
-from pipelines.config import InputConfig, PipelineConfig
+from pipelines.config import EvaluatorConfig, InputConfig, PipelineConfig
+from trainer import export, features, preprocessing, task, tuning
+from trainer.settings import SETTINGS_KEY
 
 __all__ = [
+    "EVALUATOR_ID",
     "EXAMPLE_GEN_ID",
     "EXAMPLE_VALIDATOR_ID",
+    "MODEL_RESOLVER_ID",
+    "PUSHER_ID",
     "SCHEMA_GEN_ID",
     "STATISTICS_GEN_ID",
+    "TRAINER_ID",
+    "TRANSFORM_ID",
+    "TUNER_ID",
     "VALIDATION_GATE_ID",
     "create_pipeline",
+    "eval_config",
+    "qualified_name",
 ]
 
 # Component ids: the names shown in progress, MLMD and the pipeline root folders.
@@ -30,6 +48,12 @@ STATISTICS_GEN_ID = "StatisticsGen"
 SCHEMA_GEN_ID = "SchemaGen"
 EXAMPLE_VALIDATOR_ID = "ExampleValidator"
 VALIDATION_GATE_ID = "ValidationGate"
+TRANSFORM_ID = "Transform"
+TUNER_ID = "Tuner"
+TRAINER_ID = "Trainer"
+MODEL_RESOLVER_ID = "LatestBlessedModelResolver"
+EVALUATOR_ID = "Evaluator"
+PUSHER_ID = "Pusher"
 
 
 def create_pipeline(
@@ -60,15 +84,118 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         fail_on=config.validation.fail_on,
     ).with_id(VALIDATION_GATE_ID)
+    # Downstream components read the gate's schema, not SchemaGen's: they wait for its verdict.
+    validated_schema = validation_gate.outputs["validated_schema"]
+    transform = tfx_components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=validated_schema,
+        preprocessing_fn=qualified_name(preprocessing.preprocessing_fn),
+        # StatisticsGen already describes the raw data; skip Transform's own statistics.
+        disable_statistics=True,
+    ).with_id(TRANSFORM_ID)
 
+    training = config.trainer.model_copy(
+        update={"checkpoint_root": config.trainer.checkpoint_root or os.path.join(config.pipeline.root, "checkpoints")}
+    )
+    training_config = {SETTINGS_KEY: training.model_dump(mode="json")}
+    tuner = None
+    if config.tuner.enabled:
+        tuner = Tuner(
+            tuner_fn=qualified_name(tuning.tuner_fn),
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial),
+            eval_args=trainer_pb2.EvalArgs(),
+            custom_config={**training_config, tuning.TUNING_KEY: config.tuner.model_dump(mode="json")},
+        ).with_id(TUNER_ID)
+    trainer = tfx_components.Trainer(
+        run_fn=qualified_name(task.run_fn),
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=validated_schema,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
+        eval_args=trainer_pb2.EvalArgs(),
+        custom_config=training_config,
+    ).with_id(TRAINER_ID)
+
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id(MODEL_RESOLVER_ID)
+    evaluator = tfx_components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        example_splits=["eval"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(config.evaluator),
+    ).with_id(EVALUATOR_ID)
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.pusher.serving_root)
+        ),
+    ).with_id(PUSHER_ID)
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate, transform]
+    components += [tuner] if tuner else []
+    components += [trainer, model_resolver, evaluator, pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=config.pipeline.root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate],
+        components=components,
         enable_cache=config.pipeline.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam.args),
     )
+
+
+def eval_config(evaluator: EvaluatorConfig) -> tfma.EvalConfig:
+    """TFMA config: overall AUC must clear the floor and not drop against the latest blessed model.
+
+    The label comes from the exported model's transform_features signature,
+    which applies the same Transform graph as training.
+    """
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluator.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -evaluator.max_auc_drop}
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=export.SERVING_SIGNATURE,
+                preprocessing_function_names=[export.TRANSFORM_SIGNATURE],
+                label_key=features.LABEL_KEY,
+                prediction_key=export.PREDICTION_KEY,
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["payment_type"])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="AUC",
+                        # On the overall slice only: per payment type AUC is undefined
+                        # (cash trips never record a tip), those slices are for reading.
+                        per_slice_thresholds=[
+                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="BinaryAccuracy"),
+                ]
+            )
+        ],
+    )
+
+
+def qualified_name(function) -> str:
+    """`package.module.function`, the form TFX components take for user functions."""
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:

@@ -40,6 +40,7 @@ def config_overrides(input_dir: pathlib.Path, output_dir: pathlib.Path, *overrid
         f"pipeline.root={output_dir / 'pipeline_root'}",
         f"pipeline.metadata_path={output_dir / 'metadata.sqlite'}",
         f"pipeline.log_dir={output_dir / 'logs'}",
+        f"pusher.serving_root={output_dir / 'serving'}",
         *overrides,
     ]
 

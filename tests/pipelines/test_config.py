@@ -29,6 +29,17 @@ _VALID = textwrap.dedent(
       fail_on: error
     beam:
       args: [--direct_running_mode=in_memory]
+    tuner:
+      max_trials: 2
+      steps_per_trial: 10
+    trainer:
+      train_steps: 100
+      batch_size: 32
+    evaluator:
+      min_auc: 0.9
+      max_auc_drop: 0.01
+    pusher:
+      serving_root: {tmp}/serving
     """
 )
 
@@ -205,6 +216,32 @@ def test_span_dir_needs_a_span_folder(config_file):
     config = config_lib.load_config(config_file, ["input.span_pattern=data-{SPAN}.csv"], check_local_paths=False)
     with pytest.raises(config_lib.ConfigError, match="no folder with"):
         config.input.span_dir("/data", 1)
+
+
+def test_trainer_and_tuner_sections_are_typed(config_file):
+    config = config_lib.load_config(config_file, ["trainer.hyperparameters.units=128", "tuner.algorithm=bayesian"])
+    assert config.trainer.hyperparameters.units == 128
+    assert config.trainer.hyperparameters.learning_rate == 3e-3  # the model's default
+    assert config.trainer.strategy == "auto" and config.tuner.algorithm == "bayesian"
+
+
+def test_unknown_hyperparameter_names_the_nested_key(config_file):
+    with pytest.raises(config_lib.ConfigError, match=r"trainer\.hyperparameters\.colour: unknown key"):
+        config_lib.load_config(config_file, ["trainer.hyperparameters.colour=1"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("trainer.strategy=parameter_server", "trainer.strategy"),
+        ("evaluator.min_auc=1.5", "evaluator.min_auc"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("tuner.algorithm=grid", "tuner.algorithm"),
+    ],
+)
+def test_out_of_range_or_unknown_values_name_their_key(config_file, override, key):
+    with pytest.raises(config_lib.ConfigError, match=key.replace(".", r"\.")):
+        config_lib.load_config(config_file, [override])
 
 
 def test_print_value_command():
