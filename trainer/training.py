@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
@@ -110,6 +111,14 @@ class DistributedTrainer:
           on_step: Called after each step with the step number.
         """
         resumed_from = self.restore()
+        if resumed_from:
+            logging.info("Resumed from the checkpoint at step %d in %s", resumed_from, self.checkpoint_dir)
+        logging.info(
+            "Training from step %d to %d on %d replicas",
+            resumed_from,
+            self.settings.train_steps,
+            self.strategy.num_replicas_in_sync,
+        )
         iterator = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
         manager = tf.train.CheckpointManager(
             self._checkpoint, scratch_dir(self.checkpoint_dir, self.role), max_to_keep=3
@@ -167,6 +176,10 @@ class DistributedTrainer:
                 # Scaled to the global batch: summing over replicas gives the mean.
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             gradients = tape.gradient(loss, self.model.trainable_variables)
+            # Embedding gradients come as IndexedSlices, which MultiWorkerMirroredStrategy
+            # exchanges with one all-gather per variable; the tables are small, so dense
+            # gradients in one all-reduce are 4x faster with 2 workers (benchmarks/multi_worker.py).
+            gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
             return loss, labels, tf.sigmoid(logits)
 
@@ -187,7 +200,8 @@ class DistributedTrainer:
         tf.summary.scalar("loss", loss, step=step)
         tf.summary.scalar("auc", self._train_auc.result(), step=step)
         tf.summary.scalar("accuracy", self._train_accuracy.result(), step=step)
-        tf.summary.scalar("learning_rate", float(self.optimizer.learning_rate), step=step)
+        # Under MultiWorkerMirroredStrategy the Keras variable wraps a MirroredVariable: read it as a tensor.
+        tf.summary.scalar("learning_rate", tf.convert_to_tensor(self.optimizer.learning_rate.value), step=step)
         tf.summary.scalar("examples_per_second", examples_per_second, step=step)
         self._train_auc.reset_state()
         self._train_accuracy.reset_state()
