@@ -1,0 +1,363 @@
+"""The launcher: cluster specs, the local worker group with real processes, and the Kubernetes backend.
+
+The Kubernetes API is replaced by autospecs of the official client's classes
+(a wrong method name or argument fails) returning the client's own models; the
+manifests are validated against the TFJob CRD and Kubernetes 1.32's schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from unittest import mock
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes import client
+
+from components.launcher import cluster, kubernetes, local
+from components.launcher.settings import KubernetesSettings
+from components.launcher.spec import WorkerSpec
+from components.launcher.worker import cluster_env
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
+SPEC = WorkerSpec(kind="train", function="trainer.task.run_fn", fn_args={"train_files": ["/pipeline/x/*"]})
+K8S_VERSION = "1.32"
+
+
+# --- cluster and worker environment -------------------------------------------------------------
+
+
+def test_tf_config_names_all_workers_and_this_task():
+    config = json.loads(cluster.tf_config(["a:1", "b:2"], 1))
+    assert config == {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
+    with pytest.raises(ValueError, match="worker index 2 outside a cluster of 2"):
+        cluster.tf_config(["a:1", "b:2"], 2)
+
+
+def test_keras_tuner_env_makes_index_0_the_chief():
+    assert cluster.keras_tuner_env("10.0.0.1", 8000, 0) == {
+        "KERASTUNER_ORACLE_IP": "10.0.0.1",
+        "KERASTUNER_ORACLE_PORT": "8000",
+        "KERASTUNER_TUNER_ID": "chief",
+    }
+    assert cluster.keras_tuner_env("10.0.0.1", 8000, 0, bind_all=True)["KERASTUNER_ORACLE_IP"] == "0.0.0.0"
+    assert cluster.keras_tuner_env("10.0.0.1", 8000, 2)["KERASTUNER_TUNER_ID"] == "tuner1"
+
+
+def test_free_loopback_ports_are_distinct():
+    ports = cluster.free_loopback_ports(5)
+    assert len(set(ports)) == 5 and all(port > 0 for port in ports)
+
+
+def test_indexed_job_pods_derive_their_tf_config():
+    hosts = cluster.indexed_job_hosts("train-ab12", "train-ab12", "ns", 3, 2222)
+    assert hosts[2] == "train-ab12-2.train-ab12.ns.svc:2222"
+    env = {cluster.INDEX_ENV: "1", cluster.WORKER_HOSTS_ENV: ",".join(hosts)}
+    assert json.loads(cluster_env("train", env)["TF_CONFIG"])["task"] == {"type": "worker", "index": 1}
+    tuner = cluster_env("tune", env)
+    assert tuner["KERASTUNER_TUNER_ID"] == "tuner0"
+    assert tuner["KERASTUNER_ORACLE_IP"] == "train-ab12-0.train-ab12.ns.svc"
+
+
+def test_tfjob_tuners_derive_keras_tuner_env_from_the_operators_tf_config():
+    env = {"TF_CONFIG": cluster.tf_config(["w-0:2222", "w-1:2222"], 0)}
+    assert cluster_env("tune", env) == cluster.keras_tuner_env("w-0", 2222, 0, bind_all=True)
+    assert cluster_env("train", env) == {}, "the operator's TF_CONFIG is used as it is"
+
+
+def test_local_workers_keep_what_the_launcher_set():
+    assert cluster_env("tune", {"KERASTUNER_TUNER_ID": "tuner0", cluster.INDEX_ENV: "0"}) == {}
+    assert cluster_env("train", {}) == {}
+
+
+def test_worker_spec_round_trip_and_validation():
+    assert WorkerSpec.from_json(SPEC.to_json()) == SPEC
+    with pytest.raises(ValueError, match="kind must be 'train' or 'tune'"):
+        WorkerSpec.from_json(json.dumps({"kind": "serve", "function": "f", "fn_args": {}}))
+
+
+# --- local worker group with real processes -----------------------------------------------------
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def _group(codes: list[str], lines: list | None = None) -> local.LocalWorkerGroup:
+    sink = (lambda name, line: lines.append((name, line))) if lines is not None else (lambda name, line: None)
+    return local.LocalWorkerGroup(
+        [_python(code) for code in codes], [{}] * len(codes), cluster.worker_names(len(codes)), sink
+    )
+
+
+def test_group_streams_each_workers_output_with_its_name():
+    lines = []
+    group = _group(["print('hello from 0')", "import os; print('hello from', os.getpid() > 0)"], lines)
+    group.start()
+    assert group.wait(30).succeeded
+    assert ("worker-0", "hello from 0") in lines and ("worker-1", "hello from True") in lines
+
+
+def test_a_failing_worker_stops_the_others_and_is_named():
+    group = _group(["import time; time.sleep(60)", "print('about to fail'); raise SystemExit(3)"])
+    started = time.monotonic()
+    group.start()
+    outcome = group.wait(60)
+    assert time.monotonic() - started < 20, "the healthy worker must be stopped, not waited for"
+    assert (outcome.failed_worker, outcome.exit_code) == ("worker-1", 3)
+    assert "about to fail" in outcome.last_lines
+    assert all(worker.process.poll() is not None for worker in group.workers)
+
+
+def test_restarts_then_gives_up_naming_the_worker_and_its_last_lines():
+    attempts, restarts = [], []
+
+    def make_group(attempt: int) -> local.LocalWorkerGroup:
+        attempts.append(attempt)
+        return _group(["print('fine')", f"print('attempt {attempt} fails'); raise SystemExit(2)"])
+
+    with pytest.raises(local.WorkerFailedError) as raised:
+        local.run_with_restarts(
+            make_group, max_restarts=2, timeout_seconds=60, on_restart=lambda outcome, number: restarts.append(number)
+        )
+    assert attempts == [0, 1, 2] and restarts == [1, 2]
+    message = str(raised.value)
+    assert message.startswith("worker-1 failed with exit code 2 (3 attempts, 2 restarts)")
+    assert "attempt 2 fails" in message
+
+
+def test_a_restart_that_succeeds_is_counted():
+    def make_group(attempt: int) -> local.LocalWorkerGroup:
+        return _group(["pass", "raise SystemExit(1)" if attempt == 0 else "pass"])
+
+    assert local.run_with_restarts(make_group, max_restarts=2, timeout_seconds=60) == 1
+
+
+def test_timeout_stops_the_group():
+    group = _group(["import time; time.sleep(60)"])
+    group.start()
+    with pytest.raises(local.WorkerTimeoutError, match=r"\['worker-0'\] still running after 1s"):
+        group.wait(1)
+    assert group.workers[0].process.poll() is not None
+
+
+# --- Kubernetes manifests -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tfjob_schema() -> dict:
+    crd = yaml.safe_load(DATA.joinpath("tfjob-crd-v1.9.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+def _plan(kind: str, spec: WorkerSpec = SPEC, **settings) -> kubernetes.LaunchPlan:
+    k8s = KubernetesSettings(job_kind=kind, image="registry.example/tfx-pipeline:1.0", **settings)
+    return kubernetes.plan_launch(spec, 2, k8s, "train-ab12cd34", max_restarts=2, timeout_seconds=3600)
+
+
+def test_indexed_job_and_service_pass_kubernetes_strict_validation():
+    plan = _plan("indexed_job", gpus=1, node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"})
+    kinds = [manifest["kind"] for manifest in plan.manifests]
+    assert kinds == ["Service", "Job"]
+    for manifest in plan.manifests:
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    service, job = plan.manifests
+    assert service["spec"]["clusterIP"] == "None"
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+    assert job["spec"]["backoffLimit"] == 4  # 2 restarts of 2 workers
+    pod = job["spec"]["template"]["spec"]
+    assert pod["subdomain"] == service["metadata"]["name"]
+    assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    assert env[cluster.WORKER_HOSTS_ENV].split(",")[1] == "train-ab12cd34-1.train-ab12cd34.tfx-pipeline.svc:2222"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_tfjob_passes_the_crd_schema(tfjob_schema):
+    (tfjob,) = _plan("tfjob").manifests
+    jsonschema.validate(tfjob, tfjob_schema)
+    worker = tfjob["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 2 and worker["restartPolicy"] == "OnFailure"
+    assert worker["template"]["spec"]["containers"][0]["name"] == "tensorflow"
+    # The pod template inside is a core PodTemplateSpec: check it strictly too.
+    kubernetes_validate.validate(
+        {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": worker["template"]},
+        K8S_VERSION,
+        strict=True,
+    )
+
+
+def test_tuning_adds_the_chief_oracle_replica():
+    spec = WorkerSpec(kind="tune", function="trainer.tuning.tuner_fn", fn_args={})
+    (_, job) = _plan("indexed_job", spec=spec).manifests
+    assert job["spec"]["completions"] == 3
+
+
+@pytest.mark.parametrize("kind", ["indexed_job", "tfjob"])
+def test_every_container_is_locked_down(kind):
+    for manifest in _plan(kind).manifests:
+        pods = (
+            [manifest["spec"]["template"]]
+            if manifest["kind"] == "Job"
+            else [replica["template"] for replica in manifest["spec"].get("tfReplicaSpecs", {}).values()]
+        )
+        for pod in pods:
+            assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+            assert pod["spec"]["automountServiceAccountToken"] is False
+            for container in pod["spec"]["containers"]:
+                context = container["securityContext"]
+                assert context["allowPrivilegeEscalation"] is False and context["readOnlyRootFilesystem"] is True
+                assert context["capabilities"] == {"drop": ["ALL"]}
+                assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+                assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_a_missing_field_fails_strict_validation_naming_it():
+    _, job = _plan("indexed_job").manifests
+    broken = json.loads(json.dumps(job))
+    broken["spec"]["template"]["spec"]["containers"][0]["resourcez"] = broken["spec"]["template"]["spec"]["containers"][
+        0
+    ].pop("resources")
+    with pytest.raises(kubernetes_validate.ValidationError, match="resourcez"):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def test_job_names_are_unique_dns_labels():
+    names = {kubernetes.job_name("Train Model!") for _ in range(20)}
+    assert len(names) == 20
+    assert all(len(name) <= 49 and name.startswith("train-model-") for name in names)
+
+
+# --- Kubernetes launcher against the client's interface -----------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _apis():
+    return (
+        mock.create_autospec(client.BatchV1Api, instance=True),
+        mock.create_autospec(client.CoreV1Api, instance=True),
+        mock.create_autospec(client.CustomObjectsApi, instance=True),
+    )
+
+
+def _job_status(*conditions: str) -> client.V1Job:
+    return client.V1Job(
+        status=client.V1JobStatus(conditions=[client.V1JobCondition(type=kind, status="True") for kind in conditions])
+    )
+
+
+def _pod(name: str, terminated_exit: int | None = None, waiting: str | None = None, restarts: int = 0):
+    state = client.V1ContainerState(
+        terminated=client.V1ContainerStateTerminated(exit_code=terminated_exit, reason="Error")
+        if terminated_exit is not None
+        else None,
+        waiting=client.V1ContainerStateWaiting(reason=waiting, message="pull failed") if waiting else None,
+    )
+    status = client.V1ContainerStatus(
+        name="worker", image="img", image_id="", ready=False, restart_count=restarts, state=state
+    )
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), status=client.V1PodStatus(container_statuses=[status]))
+
+
+def _launcher(apis, clock):
+    return kubernetes.KubernetesLauncher(*apis, poll_seconds=10, log=lambda line: None, clock=clock, sleep=clock.sleep)
+
+
+def test_indexed_job_success_creates_watches_and_cleans_up():
+    batch, core, custom = apis = _apis()
+    batch.read_namespaced_job_status.side_effect = [_job_status(), _job_status("Complete")]
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("p-0"), _pod("p-1")])
+    plan = _plan("indexed_job")
+
+    _launcher(apis, _Clock()).run(plan, timeout_seconds=600)
+
+    core.create_namespaced_service.assert_called_once_with("tfx-pipeline", plan.manifests[0])
+    batch.create_namespaced_job.assert_called_once_with("tfx-pipeline", plan.manifests[1])
+    core.list_namespaced_pod.assert_called_with("tfx-pipeline", label_selector=plan.selector)
+    batch.delete_namespaced_job.assert_called_once_with(plan.name, "tfx-pipeline", propagation_policy="Background")
+    core.delete_namespaced_service.assert_called_once_with(plan.name, "tfx-pipeline")
+    custom.create_namespaced_custom_object.assert_not_called()
+
+
+def test_pod_failure_is_surfaced_with_its_logs_and_cleaned_up():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status("Failed")
+    core.list_namespaced_pod.return_value = client.V1PodList(
+        items=[_pod("train-0", restarts=0), _pod("train-1", terminated_exit=137, restarts=4)]
+    )
+    core.read_namespaced_pod_log.return_value = "step 120\nKilled\n"
+
+    with pytest.raises(local.WorkerFailedError) as raised:
+        _launcher(apis, _Clock()).run(_plan("indexed_job"), timeout_seconds=600)
+
+    message = str(raised.value)
+    assert "pod train-1: container worker exited 137 (Error), restarted 4 times" in message
+    assert "Killed" in message and "train-0" not in message
+    core.read_namespaced_pod_log.assert_called_with("train-1", "tfx-pipeline", tail_lines=20, previous=True)
+    batch.delete_namespaced_job.assert_called_once()
+
+
+def test_an_image_that_cannot_be_pulled_fails_at_once():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status()
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("train-0", waiting="ImagePullBackOff")])
+    clock = _Clock()
+    with pytest.raises(local.WorkerFailedError, match="pod train-0: ImagePullBackOff"):
+        _launcher(apis, clock).run(_plan("indexed_job"), timeout_seconds=3600)
+    assert clock.now == 0, "no waiting for the timeout"
+
+
+def test_timeout_deletes_the_job():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status()
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("train-0")])
+    clock = _Clock()
+    with pytest.raises(local.WorkerTimeoutError, match="not done after 60s; deleted"):
+        _launcher(apis, clock).run(_plan("indexed_job"), timeout_seconds=60)
+    assert 60 <= clock.now <= 80
+    batch.delete_namespaced_job.assert_called_once()
+    core.delete_namespaced_service.assert_called_once()
+
+
+def test_tfjob_goes_through_the_custom_objects_api():
+    _, core, custom = apis = _apis()
+    custom.get_namespaced_custom_object_status.side_effect = [
+        {"status": {"conditions": [{"type": "Running", "status": "True"}]}},
+        {"status": {"conditions": [{"type": "Running", "status": "False"}, {"type": "Succeeded", "status": "True"}]}},
+    ]
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[])
+    plan = _plan("tfjob")
+    _launcher(apis, _Clock()).run(plan, timeout_seconds=600)
+    custom.create_namespaced_custom_object.assert_called_once_with(
+        "kubeflow.org", "v1", "tfx-pipeline", "tfjobs", plan.manifests[0]
+    )
+    custom.delete_namespaced_custom_object.assert_called_once_with(
+        "kubeflow.org", "v1", "tfx-pipeline", "tfjobs", plan.name
+    )
+
+
+def test_cleanup_goes_on_when_an_object_is_already_gone():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status("Complete")
+    batch.delete_namespaced_job.side_effect = client.ApiException(status=404)
+    logged = []
+    launcher = kubernetes.KubernetesLauncher(*apis, poll_seconds=1, log=logged.append)
+    launcher.run(_plan("indexed_job"), timeout_seconds=10)
+    core.delete_namespaced_service.assert_called_once()
+    assert not any("could not delete" in line for line in logged)
