@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import keras
 import keras_tuner
+from absl import logging
 
 from trainer import data, model
 from trainer.hyperparameters import Hyperparameters
@@ -57,6 +58,26 @@ def compiled_model(hp: keras_tuner.HyperParameters, vocabulary_sizes: Mapping[st
     return built
 
 
+class _TrialReporting:
+    """Logs which tuner starts which trial: parallel searches show who ran what."""
+
+    def on_trial_begin(self, trial):
+        logging.info("Tuner %s starts trial %s: %s", self.tuner_id, trial.trial_id, trial.hyperparameters.values)
+        super().on_trial_begin(trial)
+
+
+class RandomSearch(_TrialReporting, keras_tuner.RandomSearch):
+    """keras_tuner.RandomSearch that logs each trial it starts."""
+
+
+class BayesianOptimization(_TrialReporting, keras_tuner.BayesianOptimization):
+    """keras_tuner.BayesianOptimization that logs each trial it starts."""
+
+
+class Hyperband(_TrialReporting, keras_tuner.Hyperband):
+    """keras_tuner.Hyperband that logs each trial it starts."""
+
+
 def build_tuner(
     tuning: TuningSettings, vocabulary_sizes: Mapping[str, int], directory: str, seed: int
 ) -> keras_tuner.Tuner:
@@ -70,10 +91,10 @@ def build_tuner(
         "seed": seed,
     }
     if tuning.algorithm == "hyperband":
-        return keras_tuner.Hyperband(max_epochs=_HYPERBAND_MAX_EPOCHS, **common)
+        return Hyperband(max_epochs=_HYPERBAND_MAX_EPOCHS, **common)
     if tuning.algorithm == "bayesian":
-        return keras_tuner.BayesianOptimization(max_trials=tuning.max_trials, **common)
-    return keras_tuner.RandomSearch(max_trials=tuning.max_trials, **common)
+        return BayesianOptimization(max_trials=tuning.max_trials, **common)
+    return RandomSearch(max_trials=tuning.max_trials, **common)
 
 
 def tuner_fn(fn_args):

@@ -1,8 +1,12 @@
-"""Tuner executor that keeps the search: trials and TensorBoard logs survive the execution.
+"""Tuner executor: keeps the search's logs, and runs it on N parallel tuners when asked.
 
-The stock executor searches in a temporary folder deleted afterwards, so the
-per-trial TensorBoard runs (with HParams) KerasTuner writes are lost. This one
-searches inside the `tuner_results` artifact instead.
+- The search runs inside the `tuner_results` artifact, not in a temporary
+  folder the stock executor deletes, so KerasTuner's per-trial TensorBoard runs
+  (with HParams) survive under the pipeline root.
+- With custom_config `num_workers` > 1, it starts KerasTuner's own distributed
+  protocol through the launcher: a chief oracle plus that many tuners sharing
+  the search folder, locally or as pods. The results are then reloaded from
+  that folder, and the same best-hyperparameters artifact is written.
 """
 
 from __future__ import annotations
@@ -11,8 +15,15 @@ import os
 from typing import Any
 
 from absl import logging
+from tfx.components.trainer import fn_args_utils
 from tfx.components.tuner import executor as tuner_executor
+from tfx.components.util import udf_utils
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import json_utils
+
+from components.launcher import WorkerSpec, launch
+from components.launcher.launch import pop_launch_config
+from components.launcher.spec import fn_args_to_dict
 
 __all__ = ["SEARCH_DIR", "Executor", "search_dir"]
 
@@ -27,11 +38,31 @@ def search_dir(output_dict: dict[str, list[Any]]) -> str:
 
 
 class Executor(tuner_executor.Executor):
-    """Runs the stock search in a persistent folder, then writes the best hyperparameters."""
+    """Searches (sequentially or on parallel tuners) in a persistent folder; writes the best hyperparameters."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
-        # KerasTuner prints its summaries to stdout; the best trial goes to the log instead.
-        tuner = tuner_executor.search(input_dict, exec_properties, search_dir(output_dict), print_tuning_summary=False)
+        exec_properties = dict(exec_properties)
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+        custom_config = dict(custom_config or {})
+        num_workers, settings = pop_launch_config(custom_config)
+        exec_properties[standard_component_specs.CUSTOM_CONFIG_KEY] = json_utils.dumps(custom_config)
+        working_dir = search_dir(output_dict)
+        if num_workers > 1:
+            tuner = self._parallel_search(input_dict, exec_properties, working_dir, num_workers, settings)
+        else:
+            # KerasTuner prints its summaries to stdout; the best trial goes to the log instead.
+            tuner = tuner_executor.search(input_dict, exec_properties, working_dir, print_tuning_summary=False)
         best = tuner.oracle.get_best_trials(1)[0]
         logging.info("Best trial %s: score %s with %s", best.trial_id, best.score, best.hyperparameters.values)
         tuner_executor.write_best_hyperparameters(tuner, output_dict)
+
+    def _parallel_search(self, input_dict, exec_properties, working_dir, num_workers, settings):
+        fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties, working_dir)
+        tuner_fn = exec_properties[standard_component_specs.TUNER_FN_KEY]
+        spec = WorkerSpec(
+            kind="tune", function=tuner_fn, fn_args=json_utils.loads(json_utils.dumps(fn_args_to_dict(fn_args)))
+        )
+        launch(spec, num_workers, settings, purpose="tune")
+        # This process has no distribution variables: the tuner reloads the
+        # chief oracle's saved state from the shared folder.
+        return udf_utils.get_fn(exec_properties, standard_component_specs.TUNER_FN_KEY)(fn_args).tuner

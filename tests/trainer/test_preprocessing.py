@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.trainer.conftest import serialized_examples
+from tests.conftest import serialized_examples
 from trainer import features
 from trainer.preprocessing import NUM_COORDINATE_BUCKETS
 

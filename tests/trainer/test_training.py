@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from tests.trainer.conftest import serialized_examples
+from tests.conftest import serialized_examples
 from trainer import export, features, task
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings

@@ -1,0 +1,221 @@
+"""Multi-worker training and parallel tuning with real worker processes on loopback.
+
+Each test starts its workers through the real executors and launcher, bounds
+its time, and leaves no process behind (the group is stopped on any exit).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import logging as absl_logging
+from tfx.proto import trainer_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components.distributed_trainer.executor import Executor as DistributedTrainerExecutor
+from components.launcher import WorkerFailedError, local
+from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
+from components.tuner.executor import Executor as TunerExecutor
+from components.tuner.executor import search_dir
+from tests.conftest import serialized_examples
+from trainer import features, task, tuning
+from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+
+pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
+
+TRAIN_STEPS = 300
+
+
+def _artifacts(transformed, tmp_path):
+    examples = standard_artifacts.Examples()
+    examples.uri = transformed.examples_uri
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    transform_graph = standard_artifacts.TransformGraph()
+    transform_graph.uri = transformed.transform_output
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    model_run = standard_artifacts.ModelRun()
+    model_run.uri = str(tmp_path / "model_run")
+    return {"examples": [examples], "transform_graph": [transform_graph]}, {"model": [model], "model_run": [model_run]}
+
+
+def _train(
+    transformed, tmp_path, num_workers: int, run_fn: str = "trainer.task.run_fn", max_restarts: int = 0, **settings
+) -> tuple[dict, str]:
+    """Runs the DistributedTrainer executor; returns the training report and the serving dir."""
+    values = {
+        "train_steps": TRAIN_STEPS,
+        "batch_size": 128,
+        "checkpoint_every_steps": 50,
+        "checkpoint_root": str(tmp_path / "checkpoints"),
+        **settings,
+    }
+    custom_config = {
+        SETTINGS_KEY: TrainingSettings(**values).model_dump(mode="json"),
+        NUM_WORKERS_KEY: num_workers,
+        LAUNCHER_KEY: {"backend": "local", "max_restarts": max_restarts, "timeout_seconds": 600},
+    }
+    exec_properties = {
+        "run_fn": run_fn,
+        "train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=values["train_steps"])),
+        "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs()),
+        "custom_config": json.dumps(custom_config),
+    }
+    inputs, outputs = _artifacts(transformed, tmp_path)
+    DistributedTrainerExecutor().Do(inputs, outputs, exec_properties)
+    model_run = outputs["model_run"][0].uri
+    with open(os.path.join(model_run, task.REPORT_FILE)) as stream:
+        return json.load(stream), os.path.join(outputs["model"][0].uri, "Format-Serving")
+
+
+@pytest.fixture
+def worker_lines(caplog):
+    """(worker, line) pairs the launcher logged."""
+    caplog.set_level(logging.INFO)
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)  # absl drops INFO before caplog sees it otherwise
+
+    def lines() -> list[tuple[str, str]]:
+        found = []
+        for record in caplog.records:
+            if record.msg == "[%s] %s":
+                found.append(record.args)
+        return found
+
+    yield lines
+    absl_logging.set_verbosity(verbosity)
+
+
+def test_two_workers_train_in_sync_and_only_the_chief_exports(transformed, tmp_path, worker_lines):
+    report, serving_dir = _train(transformed, tmp_path, num_workers=2)
+    lines = worker_lines()
+    for worker in ("worker-0", "worker-1"):
+        assert any(name == worker and "on 2 replicas" in line for name, line in lines), worker
+    assert report["training"]["num_replicas"] == 2 and report["strategy"] == "multi_worker"
+    assert report["is_chief"] and report["training"]["final_step"] == TRAIN_STEPS
+    # One export, by the chief, and nothing else under the model folder.
+    assert sorted(os.listdir(os.path.dirname(serving_dir))) == ["Format-Serving"]
+    assert tf.io.gfile.exists(os.path.join(serving_dir, "saved_model.pb"))
+    checkpoint_dirs = os.listdir(tmp_path / "checkpoints")
+    assert len(checkpoint_dirs) == 1, "non-chief checkpoints go to private scratch folders"
+    _check_serving(serving_dir, transformed)
+
+
+def _check_serving(serving_dir: str, transformed) -> None:
+    """The same serving check as the single-worker model: raw examples in, probabilities out."""
+    loaded = tf.saved_model.load(serving_dir)
+    rows = transformed.raw_eval_rows[:64]
+    out = loaded.signatures["serving_default"](
+        examples=tf.constant(serialized_examples(rows, drop=(features.LABEL_SOURCE,)))
+    )
+    probabilities = out["probabilities"].numpy()
+    assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    cash = np.array([row["payment_type"] == "Cash" for row in rows])
+    assert probabilities[cash].max() < 0.2 < probabilities[~cash].max()
+
+
+def test_one_and_two_workers_reach_the_same_quality(transformed, tmp_path):
+    one, _ = _train(transformed, tmp_path / "one", num_workers=1)
+    two, _ = _train(transformed, tmp_path / "two", num_workers=2)
+    assert one["training"]["num_replicas"] == 1 and two["training"]["num_replicas"] == 2
+    auc_one, auc_two = one["eval_metrics"]["auc"], two["eval_metrics"]["auc"]
+    assert abs(auc_one - auc_two) <= 0.01, (auc_one, auc_two)
+    print(
+        f"\neval AUC 1 worker {auc_one:.4f}, 2 workers {auc_two:.4f}; examples/s "
+        f"{one['training']['examples_per_second']:.0f} vs {two['training']['examples_per_second']:.0f}"
+    )
+
+
+def test_a_killed_worker_is_restarted_and_training_resumes_from_a_checkpoint(transformed, tmp_path, monkeypatch):
+    timeline: list[tuple[float, str, str]] = []
+    killed: dict[str, float] = {}
+    checkpoint_root = tmp_path / "checkpoints"
+
+    def kill_worker_1_after_a_checkpoint(group: local.LocalWorkerGroup) -> None:
+        if killed:
+            return  # only in the first group
+
+        def watch() -> None:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if list(checkpoint_root.glob("*/ckpt-100.index")):
+                    os.kill(group.workers[1].process.pid, signal.SIGKILL)
+                    killed["at"] = time.monotonic()
+                    return
+                time.sleep(0.2)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    real_run_local = local.run_local
+
+    def run_local_with_kill(*args, **kwargs):
+        kwargs["on_start"] = kill_worker_1_after_a_checkpoint
+        kwargs["sink"] = lambda name, line: timeline.append((time.monotonic(), name, line))
+        return real_run_local(*args, **kwargs)
+
+    monkeypatch.setattr(local, "run_local", run_local_with_kill)
+    report, serving_dir = _train(transformed, tmp_path, num_workers=2, max_restarts=2, train_steps=600)
+
+    assert "at" in killed, "the worker was never killed: no checkpoint appeared"
+    resumed = [(t, name, line) for t, name, line in timeline if t > killed["at"] and "Resumed from" in line]
+    assert resumed, "no worker resumed after the kill"
+    step = int(re.search(r"step (\d+)", resumed[0][2]).group(1))
+    assert step >= 100 and report["training"]["resumed_from_step"] == step
+    assert report["training"]["final_step"] == 600
+    assert any("restarting all workers (restart 1 of 2)" in line for _, name, line in timeline if name == "launcher")
+    print(f"\nkill to training resumed (from step {step}): {resumed[0][0] - killed['at']:.1f}s")
+    _check_serving(serving_dir, transformed)
+
+
+def test_a_worker_that_always_fails_ends_the_component_naming_it(transformed, tmp_path):
+    with pytest.raises(WorkerFailedError) as raised:
+        _train(transformed, tmp_path, num_workers=2, run_fn="tests.distributed.faulty.run_fn", max_restarts=1)
+    message = str(raised.value)
+    assert message.startswith("worker-1 failed with exit code 1 (2 attempts, 1 restarts)")
+    assert "worker-1 refuses to train" in message
+
+
+def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, tmp_path, worker_lines):
+    max_trials = 4
+    custom_config = {
+        SETTINGS_KEY: TrainingSettings(train_steps=10, batch_size=128).model_dump(mode="json"),
+        tuning.TUNING_KEY: TuningSettings(max_trials=max_trials, steps_per_trial=40).model_dump(mode="json"),
+        NUM_WORKERS_KEY: 2,
+        LAUNCHER_KEY: {"backend": "local", "timeout_seconds": 600},
+    }
+    exec_properties = {
+        "tuner_fn": "trainer.tuning.tuner_fn",
+        "train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=40)),
+        "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs()),
+        "custom_config": json.dumps(custom_config),
+    }
+    inputs, _ = _artifacts(transformed, tmp_path)
+    best = standard_artifacts.HyperParameters()
+    best.uri = str(tmp_path / "best")
+    results = standard_artifacts.TunerResults()
+    results.uri = str(tmp_path / "results")
+    outputs = {"best_hyperparameters": [best], "tuner_results": [results]}
+
+    TunerExecutor().Do(inputs, outputs, exec_properties)
+
+    started = [re.search(r"Tuner (\S+) starts trial (\S+):", line) for _, line in worker_lines()]
+    started = [(match.group(1), match.group(2)) for match in started if match]
+    trial_ids = [trial for _, trial in started]
+    assert len(trial_ids) == max_trials and len(set(trial_ids)) == max_trials, started
+    assert {tuner for tuner, _ in started} == {"tuner0", "tuner1"}, "both tuners took trials"
+    with open(os.path.join(best.uri, "best_hyperparameters.txt")) as stream:
+        values = json.load(stream)["values"]
+    assert set(values) == {"learning_rate", "num_layers", "units", "embedding_dim", "dropout"}
+    with open(os.path.join(results.uri, "tuner_results.json")) as stream:
+        assert len(json.load(stream)) == max_trials
+    assert os.path.isdir(os.path.join(search_dir(outputs), tuning.TENSORBOARD_DIR))
