@@ -17,7 +17,7 @@ TENSORBOARD_PORT ?= 6006
 # Only warnings and errors from TensorFlow's C++ logging.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help run test data lint format lock tensorboard bench-beam tfx-cli-create tfx-cli-run clean clean-outputs
+.PHONY: help run test data lint format lock tensorboard bench-beam bench-multi-worker tfx-cli-create tfx-cli-run clean clean-outputs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ lock: $(STAMP) ## Re-resolve requirements.lock from setup.py
 tensorboard: $(STAMP) ## Serve TensorBoard over the pipeline root: Trainer runs and Tuner trials (HParams)
 	$(BIN)/tensorboard --logdir "$$($(BIN)/python -m pipelines.config $(CONFIG) pipeline.root)" \
 	  --host 127.0.0.1 --port $(TENSORBOARD_PORT)
+
+bench-multi-worker: $(STAMP) ## Benchmark training steps/s with 1 vs 2 local workers (after make run)
+	$(BIN)/python -m benchmarks.multi_worker --config $(CONFIG)
 
 bench-beam: $(STAMP) data ## Benchmark Beam in-memory vs multi-processing on the sample data
 	$(BIN)/python -m benchmarks.beam_modes --config $(CONFIG)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
+from components.launcher.settings import LauncherSettings
 from trainer.settings import TrainingSettings, TuningSettings
 
 __all__ = [
@@ -168,6 +169,7 @@ class PipelineConfig(_Section):
     trainer: TrainingSettings
     evaluator: EvaluatorConfig
     pusher: PusherConfig
+    launcher: LauncherSettings = LauncherSettings()
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:

@@ -18,6 +18,8 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.curated_schema import CuratedSchemaGen, file_sha256
+from components.distributed_trainer import DistributedTrainer
+from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.pusher import Pusher
 from components.tuner import Tuner
 from components.validation_gate import ValidationGate
@@ -98,6 +100,7 @@ def create_pipeline(
         update={"checkpoint_root": config.trainer.checkpoint_root or os.path.join(config.pipeline.root, "checkpoints")}
     )
     training_config = {SETTINGS_KEY: training.model_dump(mode="json")}
+    launcher_config = {LAUNCHER_KEY: config.launcher.model_dump(mode="json")}
     tuner = None
     if config.tuner.enabled:
         tuner = Tuner(
@@ -106,9 +109,21 @@ def create_pipeline(
             transform_graph=transform.outputs["transform_graph"],
             train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial),
             eval_args=trainer_pb2.EvalArgs(),
-            custom_config={**training_config, tuning.TUNING_KEY: config.tuner.model_dump(mode="json")},
+            custom_config={
+                **training_config,
+                tuning.TUNING_KEY: config.tuner.model_dump(mode="json"),
+                NUM_WORKERS_KEY: config.tuner.num_workers,
+                **launcher_config,
+            },
         ).with_id(TUNER_ID)
-    trainer = tfx_components.Trainer(
+    # One worker: the stock Trainer in this process. More: DistributedTrainer
+    # launches them (same run_fn, same Model/ModelRun outputs).
+    if training.num_workers > 1:
+        trainer_class = DistributedTrainer
+        training_config = {**training_config, NUM_WORKERS_KEY: training.num_workers, **launcher_config}
+    else:
+        trainer_class = tfx_components.Trainer
+    trainer = trainer_class(
         run_fn=qualified_name(task.run_fn),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],

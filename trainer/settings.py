@@ -27,6 +27,8 @@ class TrainingSettings(_Settings):
     """How the Trainer trains.
 
     Attributes:
+      num_workers: 1 runs the stock Trainer in the pipeline's process; more runs
+        DistributedTrainer, which launches that many workers (launcher section).
       train_steps: Optimiser steps in total (a restart resumes towards the same total).
       batch_size: Global batch size, split across replicas; the loss is scaled to it.
       eval_batch_size: Batch size of the evaluation pass over the eval split.
@@ -40,6 +42,7 @@ class TrainingSettings(_Settings):
         pipeline sets it to <pipeline root>/checkpoints when left empty.
     """
 
+    num_workers: int = pydantic.Field(default=1, ge=1)
     train_steps: int = pydantic.Field(ge=1)
     batch_size: int = pydantic.Field(ge=1)
     eval_batch_size: int = pydantic.Field(default=512, ge=1)
@@ -60,7 +63,8 @@ class TuningSettings(_Settings):
       algorithm: KerasTuner oracle: random, bayesian or hyperband.
       max_trials: Number of hyperparameter sets tried.
       steps_per_trial: Training steps per trial (one epoch of that many steps).
-      num_workers: Tuner processes sharing one oracle (1: the stock sequential search).
+      num_workers: Tuners sharing one chief oracle, started by the launcher
+        (1: the stock sequential search in the pipeline's process).
     """
 
     enabled: bool = True

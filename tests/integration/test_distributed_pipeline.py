@@ -1,0 +1,31 @@
+"""The whole pipeline with a 2-worker DistributedTrainer and 2 parallel tuners."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from pipelines import local_runner
+from tests.conftest import build_config, node_executions, write_input
+
+pytestmark = [pytest.mark.integration, pytest.mark.distributed, pytest.mark.timeout(1200)]
+
+
+def test_pipeline_with_distributed_training_and_tuning_pushes_a_model(sample_rows, tmp_path):
+    write_input(tmp_path / "input", sample_rows)
+    config = build_config(
+        tmp_path / "input", tmp_path / "out",
+        "trainer.num_workers=2", "trainer.train_steps=300",
+        "tuner.num_workers=2", "tuner.max_trials=2", "tuner.steps_per_trial=100",
+    )
+    timings = {timing.component_id: timing for timing in local_runner.run(config)}
+
+    assert not timings["Trainer"].cached and not timings["Tuner"].cached
+    executions = node_executions(config)
+    assert executions["Tuner"] == ["COMPLETE"] and executions["Trainer"] == ["COMPLETE"]
+    assert executions["Evaluator"] == ["COMPLETE"] and executions["Pusher"] == ["COMPLETE"]
+    root = pathlib.Path(config.pipeline.root)
+    (blessing,) = (root / "Evaluator" / "blessing").iterdir()
+    assert (blessing / "BLESSED").exists(), "the 2-worker model clears the same AUC floor"
+    assert len(list(pathlib.Path(config.pusher.serving_root).iterdir())) == 1

@@ -1,0 +1,53 @@
+"""The config chooses the single-process or the distributed Trainer, and parallel tuning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.distributed_trainer import DistributedTrainer
+from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
+from pipelines import pipeline as pipeline_lib
+from tests.conftest import build_config
+
+
+def _component(config, component_id):
+    pipeline = pipeline_lib.create_pipeline(config)
+    (found,) = [component for component in pipeline.components if component.id == component_id]
+    return found
+
+
+def _custom_config(component) -> dict:
+    return json.loads(component.exec_properties["custom_config"])
+
+
+@pytest.fixture
+def make(tmp_path):
+    return lambda *overrides: build_config(tmp_path / "in", tmp_path / "out", *overrides, check_local_paths=False)
+
+
+def test_default_is_the_stock_trainer_in_process(make):
+    trainer = _component(make(), pipeline_lib.TRAINER_ID)
+    assert type(trainer).__name__ == "Trainer" and not isinstance(trainer, DistributedTrainer)
+    assert NUM_WORKERS_KEY not in _custom_config(trainer)
+
+
+def test_several_workers_choose_the_distributed_trainer(make):
+    trainer = _component(make("trainer.num_workers=3", "launcher.max_restarts=5"), pipeline_lib.TRAINER_ID)
+    assert isinstance(trainer, DistributedTrainer)
+    custom_config = _custom_config(trainer)
+    assert custom_config[NUM_WORKERS_KEY] == 3
+    assert custom_config[LAUNCHER_KEY]["max_restarts"] == 5 and custom_config[LAUNCHER_KEY]["backend"] == "local"
+
+
+def test_parallel_tuning_passes_its_worker_count_and_launcher(make):
+    tuner = _component(make("tuner.num_workers=2", "launcher.backend=kubernetes"), pipeline_lib.TUNER_ID)
+    custom_config = _custom_config(tuner)
+    assert custom_config[NUM_WORKERS_KEY] == 2 and custom_config[LAUNCHER_KEY]["backend"] == "kubernetes"
+
+
+def test_checkpoints_default_under_the_pipeline_root(make, tmp_path):
+    trainer = _component(make(), pipeline_lib.TRAINER_ID)
+    settings = _custom_config(trainer)["settings"]
+    assert settings["checkpoint_root"] == str(tmp_path / "out" / "pipeline_root" / "checkpoints")
