@@ -15,9 +15,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.distributed, pytest.mark.time
 def test_pipeline_with_distributed_training_and_tuning_pushes_a_model(sample_rows, tmp_path):
     write_input(tmp_path / "input", sample_rows)
     config = build_config(
-        tmp_path / "input", tmp_path / "out",
-        "trainer.num_workers=2", "trainer.train_steps=300",
-        "tuner.num_workers=2", "tuner.max_trials=2", "tuner.steps_per_trial=100",
+        tmp_path / "input",
+        tmp_path / "out",
+        "trainer.num_workers=2",
+        "trainer.train_steps=300",
+        "tuner.num_workers=2",
+        "tuner.max_trials=2",
+        "tuner.steps_per_trial=100",
     )
     timings = {timing.component_id: timing for timing in local_runner.run(config)}
 
