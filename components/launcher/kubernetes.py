@@ -1,8 +1,11 @@
 """Kubernetes backend: workers as a Kubeflow TFJob, or an Indexed Job plus a headless Service.
 
-`plan_launch` builds the manifests (pure, validated in tests against the TFJob
-CRD and Kubernetes' own schemas); `KubernetesLauncher` creates them through the
-official client, watches the job to completion, surfaces pod failures with
+The worker pod comes from a template in the cluster: the suspended
+`train-workers` Job (or TFJob) that k8s/ applies and its overlays patch (image,
+resources, GPU/TPU node selectors, volumes, security). `plan_launch` fills a
+copy in (pure; validated in tests against the TFJob CRD and Kubernetes' own
+schemas); `KubernetesLauncher` fetches the template, creates the job through
+the official client, watches it to completion, surfaces pod failures with
 their last log lines, and deletes what it created.
 
 Restarts: pods restart in place (restartPolicy OnFailure) up to the job's
@@ -12,6 +15,7 @@ the shared volume, as the local backend's restarted group does.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import time
@@ -28,13 +32,9 @@ __all__ = ["JOB_LABEL", "KubernetesLauncher", "LaunchPlan", "default_apis", "job
 
 JOB_LABEL = "tfx-pipeline/job"
 _TFJOB = {"group": "kubeflow.org", "version": "v1", "plural": "tfjobs"}
-# The training operator injects TF_CONFIG into the container with this name.
-_TFJOB_CONTAINER = "tensorflow"
 # Waiting reasons that do not heal by waiting: fail at once instead of at the timeout.
 _FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
 _LOG_TAIL_LINES = 20
-_TMP_VOLUME = "tmp"
-_DATA_VOLUME = "pipeline-data"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +60,23 @@ def job_name(purpose: str) -> str:
 def plan_launch(
     spec: WorkerSpec,
     num_workers: int,
+    template: dict[str, Any],
     settings: KubernetesSettings,
     name: str,
-    max_restarts: int,
-    timeout_seconds: int,
+    limits: tuple[int, int],
 ) -> LaunchPlan:
-    """The manifests for `num_workers` workers running `spec` (tuning adds the chief oracle)."""
+    """The manifests for `num_workers` workers running `spec` (tuning adds the chief oracle).
+
+    Args:
+      spec: What every worker runs.
+      num_workers: Training workers, or tuners besides the chief oracle.
+      template: The pod template (a PodTemplateSpec as a dict) of the cluster's
+        `train-workers` Job or TFJob; its first container runs the worker.
+      settings: Namespace, job kind and port.
+      name: The new job's name (see `job_name`).
+      limits: (max_restarts of the worker group, timeout_seconds).
+    """
+    max_restarts, timeout_seconds = limits
     replicas = num_workers if spec.kind == "train" else num_workers + 1
     labels = {
         JOB_LABEL: name,
@@ -75,7 +86,7 @@ def plan_launch(
     # MultiWorkerMirroredStrategy restarts every worker after one fails.
     backoff_limit = max(max_restarts, 0) * replicas
     if settings.job_kind == "tfjob":
-        pod = _pod_template(spec, settings, labels, _TFJOB_CONTAINER, env={})
+        pod = _fill_pod(template, spec, labels, settings.port, env={})
         tfjob = {
             "apiVersion": f"{_TFJOB['group']}/{_TFJOB['version']}",
             "kind": "TFJob",
@@ -91,7 +102,7 @@ def plan_launch(
         }
         return LaunchPlan("tfjob", name, settings.namespace, (tfjob,))
     hosts = cluster.indexed_job_hosts(name, name, settings.namespace, replicas, settings.port)
-    pod = _pod_template(spec, settings, labels, "worker", env={cluster.WORKER_HOSTS_ENV: ",".join(hosts)})
+    pod = _fill_pod(template, spec, labels, settings.port, env={cluster.WORKER_HOSTS_ENV: ",".join(hosts)})
     pod["spec"]["subdomain"] = name  # pod DNS: <name>-<index>.<service>
     service = {
         "apiVersion": "v1",
@@ -122,51 +133,24 @@ def plan_launch(
     return LaunchPlan("indexed_job", name, settings.namespace, (service, job))
 
 
-def _pod_template(
-    spec: WorkerSpec, settings: KubernetesSettings, labels: dict[str, str], container_name: str, env: dict[str, str]
+def _fill_pod(
+    template: dict[str, Any], spec: WorkerSpec, labels: dict[str, str], port: int, env: dict[str, str]
 ) -> dict[str, Any]:
-    resources = {"cpu": settings.cpu, "memory": settings.memory}
-    limits = {**resources, **({"nvidia.com/gpu": str(settings.gpus)} if settings.gpus else {})}
-    volumes = [{"name": _TMP_VOLUME, "emptyDir": {}}]
-    mounts = [{"name": _TMP_VOLUME, "mountPath": "/tmp"}]
-    if settings.volume_claim:
-        volumes.append({"name": _DATA_VOLUME, "persistentVolumeClaim": {"claimName": settings.volume_claim}})
-        mounts.append({"name": _DATA_VOLUME, "mountPath": settings.mount_path})
-    container = {
-        "name": container_name,
-        "image": settings.image,
-        "imagePullPolicy": "IfNotPresent",
-        "command": ["python", "-m", "components.launcher.worker", "--spec-json", spec.to_json()],
-        "env": [{"name": key, "value": value} for key, value in sorted(env.items())]
-        + [{"name": "HOME", "value": "/tmp"}],
-        "ports": [{"name": "tf", "containerPort": settings.port}],
-        "resources": {"requests": resources, "limits": limits},
-        "volumeMounts": mounts,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-    }
-    pod_spec = {
-        "restartPolicy": "OnFailure",
-        "serviceAccountName": settings.service_account,
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [container],
-        "volumes": volumes,
-    }
-    if settings.node_selector:
-        pod_spec["nodeSelector"] = dict(settings.node_selector)
-    return {"metadata": {"labels": labels}, "spec": pod_spec}
+    """A copy of the template pod whose first container runs `spec`."""
+    pod = copy.deepcopy(template)
+    pod.setdefault("metadata", {})
+    pod["metadata"]["labels"] = {**pod["metadata"].get("labels", {}), **labels}
+    pod["spec"]["restartPolicy"] = "OnFailure"
+    containers = pod["spec"].get("containers") or []
+    if not containers:
+        raise ValueError("the worker template's pod has no container")
+    container = containers[0]
+    container["command"] = ["python", "-m", "components.launcher.worker", "--spec-json", spec.to_json()]
+    container.pop("args", None)
+    extra = [{"name": key, "value": value} for key, value in sorted(env.items())]
+    container["env"] = [item for item in container.get("env", []) if item["name"] not in env] + extra
+    container["ports"] = [{"name": "tf", "containerPort": port}]
+    return pod
 
 
 def default_apis():
@@ -195,6 +179,30 @@ class KubernetesLauncher:
     ):
         self._batch, self._core, self._custom = batch_api, core_api, custom_api
         self._poll, self._log, self._clock, self._sleep = poll_seconds, log, clock, sleep
+
+    def fetch_template(self, settings: KubernetesSettings) -> dict[str, Any]:
+        """The pod template of the suspended `train-workers` Job or TFJob, as a dict.
+
+        Raises:
+          WorkerFailedError: When the template does not exist, saying how to create it.
+        """
+        try:
+            if settings.job_kind == "tfjob":
+                tfjob = self._custom.get_namespaced_custom_object(
+                    _TFJOB["group"], _TFJOB["version"], settings.namespace, _TFJOB["plural"], settings.template
+                )
+                return tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]
+            job = self._batch.read_namespaced_job(settings.template, settings.namespace)
+        except Exception as error:  # noqa: BLE001 - the API's errors vary; a missing template is the usual one
+            kind = "TFJob" if settings.job_kind == "tfjob" else "Job"
+            raise WorkerFailedError(
+                f"cannot read the worker template {kind} {settings.namespace}/{settings.template} "
+                f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); apply k8s/overlays/<env> first "
+                "(skaffold run) or set launcher.kubernetes.template"
+            ) from None
+        from kubernetes import client
+
+        return client.ApiClient().sanitize_for_serialization(job.spec.template)
 
     def run(self, plan: LaunchPlan, timeout_seconds: float) -> None:
         """Runs the plan to success.

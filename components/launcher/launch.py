@@ -40,10 +40,15 @@ def launch(spec: WorkerSpec, num_workers: int, settings: LauncherSettings, purpo
     """
     if settings.backend == "kubernetes":
         k8s = settings.kubernetes
-        plan = kubernetes.plan_launch(
-            spec, num_workers, k8s, kubernetes.job_name(purpose), settings.max_restarts, settings.timeout_seconds
-        )
         launcher = kubernetes.KubernetesLauncher(*kubernetes.default_apis(), k8s.poll_seconds, log=logging.info)
+        plan = kubernetes.plan_launch(
+            spec,
+            num_workers,
+            launcher.fetch_template(k8s),
+            k8s,
+            kubernetes.job_name(purpose),
+            (settings.max_restarts, settings.timeout_seconds),
+        )
         launcher.run(plan, settings.timeout_seconds)
         return
     restarts = local.run_local(

@@ -17,35 +17,27 @@ class _Settings(pydantic.BaseModel):
 
 
 class KubernetesSettings(_Settings):
-    """Where and how worker pods run.
+    """Where worker pods run. What they look like comes from a template in the cluster.
+
+    The worker pod (image, resources, GPU/TPU node selectors, volumes, service
+    account, security context) is the pod template of a suspended Job or TFJob
+    applied from k8s/ (`train-workers`); kustomize overlays patch it per
+    environment. The launcher copies it, fills in the command, cluster
+    variables and replica count, and creates a new job from it.
 
     Attributes:
-      namespace: Namespace of the jobs; the launcher's service account needs
-        rights to manage jobs, services and pods there (k8s/base RBAC).
-      image: The pipeline image every worker runs.
+      namespace: Namespace of the template and the jobs; the launcher's service
+        account needs the k8s/base Role there.
       job_kind: `indexed_job` (a batch/v1 Indexed Job plus a headless Service,
         no operator needed) or `tfjob` (Kubeflow training operator's TFJob).
-      service_account: Service account of the worker pods.
-      cpu, memory: Requests and limits of each worker.
-      gpus: nvidia.com/gpu per worker (0 for none).
-      node_selector: Labels the worker nodes must carry (GPU or TPU pools).
-      volume_claim: PersistentVolumeClaim holding the pipeline root and the
-        checkpoints, mounted at `mount_path`; empty when they live in object storage.
-      mount_path: Where the claim is mounted in the workers.
+      template: Name of the suspended Job (or TFJob) whose pod template workers use.
       port: Port of the TensorFlow (and KerasTuner oracle) servers.
       poll_seconds: Interval between status checks.
     """
 
     namespace: str = "tfx-pipeline"
-    image: str = "tfx-pipeline:latest"
     job_kind: Literal["indexed_job", "tfjob"] = "indexed_job"
-    service_account: str = "tfx-worker"
-    cpu: str = "1"
-    memory: str = "4Gi"
-    gpus: int = pydantic.Field(default=0, ge=0)
-    node_selector: dict[str, str] = pydantic.Field(default_factory=dict)
-    volume_claim: str = "pipeline-data"
-    mount_path: str = "/pipeline"
+    template: str = "train-workers"
     port: int = pydantic.Field(default=2222, ge=1, le=65535)
     poll_seconds: float = pydantic.Field(default=10.0, gt=0)
 
