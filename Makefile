@@ -5,11 +5,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3.10
-UV_VERSION := 0.13.8
+# One place for uv's version: the Dockerfile's ARG.
+UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Deployment checkers (checkov, hadolint) live apart: the image does not need them.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CONFIG ?= pipelines/configs/local.yaml
+KFP_CONFIG ?= pipelines/configs/kubeflow.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 TENSORBOARD_PORT ?= 6006
@@ -17,7 +22,8 @@ TENSORBOARD_PORT ?= 6006
 # Only warnings and errors from TensorFlow's C++ logging.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help run test data lint format lock tensorboard bench-beam bench-multi-worker tfx-cli-create tfx-cli-run clean clean-outputs
+.PHONY: help run test check-deploy data lint format lock tensorboard bench-beam bench-multi-worker \
+	tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule clean clean-outputs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,11 +36,19 @@ $(STAMP): requirements.lock setup.py
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	@touch $@
 
+$(TOOLS_STAMP): requirements-tools.lock $(STAMP)
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(BIN)/uv pip sync --python $(TOOLS_VENV)/bin/python --require-hashes requirements-tools.lock
+	@touch $@
+
 run: $(STAMP) data ## Run the local pipeline on the sample data (CONFIG=..., ARGS="--set key=value")
 	$(BIN)/python -m pipelines.local_runner --config $(CONFIG) $(ARGS)
 
-test: $(STAMP) ## Run the whole test suite (PYTEST_ARGS="-m 'not integration'" for the fast tier)
+test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite (PYTEST_ARGS="-m 'not integration'" for the fast tier)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check-deploy: $(STAMP) $(TOOLS_STAMP) ## Check Dockerfile, k8s/, skaffold.yaml and the compiled KFP spec offline
+	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)
 
 data: $(STAMP) ## Write the sample data (CSV and TFRecord spans) under data/
 	$(BIN)/python -m pipelines.sample_data --config $(CONFIG)
@@ -47,9 +61,23 @@ format: $(STAMP) ## Format and fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock: $(STAMP) ## Re-resolve requirements.lock from setup.py
+lock: $(STAMP) ## Re-resolve requirements.lock (setup.py) and requirements-tools.lock
 	$(BIN)/uv pip compile setup.py --extra dev --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile requirements-tools.in --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements-tools.lock
+
+kfp-compile: $(STAMP) ## Compile the pipeline for Kubeflow Pipelines (KFP_CONFIG, ARGS="--set kubeflow.image=...")
+	$(BIN)/python -m pipelines.kubeflow_runner compile --config $(KFP_CONFIG) $(ARGS)
+
+kfp-upload: $(STAMP) ## Upload it to kubeflow.endpoint (ARGS="--set kubeflow.endpoint=http://...")
+	$(BIN)/python -m pipelines.kubeflow_runner upload --config $(KFP_CONFIG) $(ARGS)
+
+kfp-run: $(STAMP) ## Start a run on Kubeflow Pipelines
+	$(BIN)/python -m pipelines.kubeflow_runner run --config $(KFP_CONFIG) $(ARGS)
+
+kfp-schedule: $(STAMP) ## Create the recurring (retraining) run on kubeflow.schedule
+	$(BIN)/python -m pipelines.kubeflow_runner schedule --config $(KFP_CONFIG) $(ARGS)
 
 tensorboard: $(STAMP) ## Serve TensorBoard over the pipeline root: Trainer runs and Tuner trials (HParams)
 	$(BIN)/tensorboard --logdir "$$($(BIN)/python -m pipelines.config $(CONFIG) pipeline.root)" \
@@ -70,5 +98,5 @@ tfx-cli-run: $(STAMP) data ## Run the registered pipeline through the TFX CLI
 clean-outputs: ## Delete pipeline outputs and metadata (outputs/)
 	rm -rf outputs
 
-clean: clean-outputs ## Delete outputs, sample data and the virtual environment
-	rm -rf data $(VENV)
+clean: clean-outputs ## Delete outputs, sample data and the virtual environments
+	rm -rf data build $(VENV) $(TOOLS_VENV)

@@ -1,0 +1,40 @@
+# The pipeline image: every pipeline component, training and tuning worker, the
+# pipeline-run CronJob and TensorBoard run it. It installs requirements.lock,
+# the same fully pinned lock as local runs, plus this repository's packages.
+# Build with skaffold (skaffold.yaml) or: docker build -t tfx-pipeline .
+
+# Python 3.10: TFX 1.16 installs only on 3.9-3.10. Same version as .python-version.
+FROM python:3.10.13-slim-bookworm AS base
+
+FROM base AS build
+# The Makefile reads this version too: one place for it.
+ARG UV_VERSION=0.13.8
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements.lock /tmp/requirements.lock
+# uv resolves nothing here: it installs the pinned, hashed lock into a venv.
+RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+    && python -m venv /opt/venv \
+    && uv pip sync --python /opt/venv/bin/python --require-hashes --no-cache /tmp/requirements.lock
+COPY setup.py README.md /src/
+COPY pipelines /src/pipelines
+COPY components /src/components
+COPY trainer /src/trainer
+RUN uv pip install --python /opt/venv/bin/python --no-deps --no-cache /src
+
+FROM base
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=1 \
+    HOME=/tmp
+RUN groupadd --gid 10001 app \
+    && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+# Relative paths in the configs (schemas/...) resolve here.
+WORKDIR /app
+COPY schemas /app/schemas
+COPY pipelines/configs /app/pipelines/configs
+USER 10001:10001
+# Batch image: jobs have no health endpoint; TensorBoard's pod defines HTTP probes.
+HEALTHCHECK NONE
+CMD ["python", "-m", "pipelines.local_runner", "--help"]
