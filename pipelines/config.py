@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "EvaluatorConfig",
     "InputConfig",
+    "KubeflowConfig",
     "PipelineConfig",
     "PipelineSection",
     "PusherConfig",
@@ -158,6 +159,34 @@ class PusherConfig(_Section):
     serving_root: str
 
 
+class KubeflowConfig(_Section):
+    """Compiling for and running on Kubeflow Pipelines (KFP 2.x).
+
+    Attributes:
+      image: The pipeline image every task runs: the image skaffold builds
+        (`tfx-pipeline`), with your registry and tag.
+      package_path: Where `compile` writes the pipeline spec (YAML).
+      endpoint: The KFP API endpoint, e.g. http://localhost:8080 through a port-forward.
+      namespace: Kubeflow profile namespace (multi-user installs); empty for standalone KFP.
+      experiment: Experiment that runs and recurring runs go into.
+      schedule: Recurring run schedule: a 6-field cron expression (seconds first).
+    """
+
+    image: str
+    package_path: str = "build/taxi-kubeflow.yaml"
+    endpoint: str | None = None
+    namespace: str | None = None
+    experiment: str = "taxi"
+    schedule: str = "0 0 3 * * *"
+
+    @pydantic.field_validator("schedule")
+    @classmethod
+    def _six_fields(cls, value: str) -> str:
+        if len(value.split()) != 6:
+            raise ValueError(f"KFP cron needs 6 fields (seconds first), e.g. '0 0 3 * * *'; got {value!r}")
+        return value
+
+
 class PipelineConfig(_Section):
     """The whole configuration of one pipeline target."""
 
@@ -170,6 +199,7 @@ class PipelineConfig(_Section):
     evaluator: EvaluatorConfig
     pusher: PusherConfig
     launcher: LauncherSettings = LauncherSettings()
+    kubeflow: KubeflowConfig | None = None
 
 
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:

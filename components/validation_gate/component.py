@@ -30,7 +30,8 @@ class DataValidationVerdict(artifact.Artifact):
     failed execution's outputs.
     """
 
-    TYPE_NAME = "DataValidationVerdict"
+    # `<namespace>.<Title>`: the form Kubeflow Pipelines v2 requires of custom artifact types.
+    TYPE_NAME = "tfx_pipeline.DataValidationVerdict"
 
 
 class ValidationGateSpec(component_spec.ComponentSpec):
