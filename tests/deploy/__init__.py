@@ -1,0 +1,1 @@
+"""Offline checks of the deployment files: image, manifests, skaffold, compiled Kubeflow pipeline."""

@@ -1,0 +1,80 @@
+"""The Dockerfile: hadolint and checkov find nothing, and it matches the rest of the repo."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tests.deploy import checks
+
+pytestmark = pytest.mark.deploy
+
+DOCKERFILE = checks.REPO_ROOT / "Dockerfile"
+
+
+def test_hadolint_reports_nothing():
+    assert checks.hadolint_findings(DOCKERFILE) == []
+
+
+def test_checkov_finds_nothing():
+    assert checks.checkov_failures(DOCKERFILE, "dockerfile") == []
+
+
+def test_base_image_is_the_repos_python_pinned_by_version():
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    python_version = (checks.REPO_ROOT / ".python-version").read_text().strip()
+    assert bases[0] == f"python:{python_version}-slim-bookworm"
+    assert set(bases[1:]) == {"base"}, "every stage builds on the one pinned base"
+
+
+def test_installs_the_lock_the_local_venv_uses_and_every_package():
+    text = DOCKERFILE.read_text()
+    assert "COPY requirements.lock" in text and "--require-hashes" in text
+    for package in ("pipelines", "components", "trainer"):
+        assert f"COPY {package} /src/{package}" in text
+    assert "COPY schemas /app/schemas" in text and "WORKDIR /app" in text
+
+
+def test_runs_as_the_uid_the_manifests_require():
+    uid = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert uid and uid.group(1) != "0"
+    manifests = checks.render(checks.REPO_ROOT / "k8s" / "overlays" / "dev")
+    run_as = {pod["securityContext"]["runAsUser"] for doc in manifests for _, pod in checks.pod_specs(doc)}
+    assert run_as == {int(uid.group(1))}
+
+
+def test_the_build_context_leaves_out_the_virtualenvs_and_data():
+    ignored = (checks.REPO_ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".venv-tools", "data", "outputs", ".git"} <= set(ignored)
+
+
+def test_uv_version_has_one_source():
+    makefile = (checks.REPO_ROOT / "Makefile").read_text()
+    assert "UV_VERSION := $(shell sed -n 's/^ARG UV_VERSION=//p' Dockerfile)" in makefile
+    assert re.search(r"^ARG UV_VERSION=\d+\.\d+\.\d+$", DOCKERFILE.read_text(), flags=re.MULTILINE)
+
+
+def test_kubeflow_tasks_use_the_image_skaffold_builds():
+    skaffold = yaml.safe_load((checks.REPO_ROOT / "skaffold.yaml").read_text())
+    kubeflow = yaml.safe_load((checks.REPO_ROOT / "pipelines" / "configs" / "kubeflow.yaml").read_text())
+    image, tag = kubeflow["kubeflow"]["image"].split(":")
+    assert image == skaffold["build"]["artifacts"][0]["image"]
+    for overlay in checks.OVERLAYS:
+        overlay_images = yaml.safe_load(
+            (checks.REPO_ROOT / "k8s" / "overlays" / overlay / "kustomization.yaml").read_text()
+        )["images"]
+        assert overlay_images == [{"name": image, "newTag": tag}]
+
+
+def test_a_root_user_and_an_unpinned_base_are_caught(tmp_path):
+    broken = tmp_path / "Dockerfile"
+    text = DOCKERFILE.read_text().replace("FROM python:3.10.13-slim-bookworm AS base", "FROM python:latest AS base")
+    broken.write_text(text.replace("USER 10001:10001", "USER root"))
+    findings = checks.hadolint_findings(broken)
+    assert any(f"{broken}:" in line and "DL3007" in line for line in findings), findings
+    assert any("DL3002" in line for line in findings), findings
+    failures = checks.checkov_failures(broken, "dockerfile")
+    assert any(f.startswith("Dockerfile: ") and "CKV_DOCKER_7" in f for f in failures), failures
+    assert any("CKV_DOCKER_8" in f for f in failures), failures
