@@ -96,9 +96,25 @@ def worker_lines(caplog):
     absl_logging.set_verbosity(verbosity)
 
 
-def test_two_workers_train_in_sync_and_only_the_chief_exports(transformed, tmp_path, worker_lines):
-    report, serving_dir = _train(transformed, tmp_path, num_workers=2)
-    lines = worker_lines()
+@pytest.fixture(scope="module")
+def two_workers(transformed, tmp_path_factory):
+    """One 2-worker training, shared: (report, serving dir, output lines, its folder)."""
+    lines: list[tuple[str, str]] = []
+    real_run_local = local.run_local
+
+    def recording(*args, **kwargs):
+        kwargs["sink"] = lambda name, line: lines.append((name, line))
+        return real_run_local(*args, **kwargs)
+
+    tmp_path = tmp_path_factory.mktemp("two_workers")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "run_local", recording)
+        report, serving_dir = _train(transformed, tmp_path, num_workers=2)
+    return report, serving_dir, lines, tmp_path
+
+
+def test_two_workers_train_in_sync_and_only_the_chief_exports(transformed, two_workers):
+    report, serving_dir, lines, tmp_path = two_workers
     for worker in ("worker-0", "worker-1"):
         assert any(name == worker and "on 2 replicas" in line for name, line in lines), worker
     assert report["training"]["num_replicas"] == 2 and report["strategy"] == "multi_worker"
@@ -124,9 +140,9 @@ def _check_serving(serving_dir: str, transformed) -> None:
     assert probabilities[cash].max() < 0.2 < probabilities[~cash].max()
 
 
-def test_one_and_two_workers_reach_the_same_quality(transformed, tmp_path):
+def test_one_and_two_workers_reach_the_same_quality(transformed, tmp_path, two_workers):
     one, _ = _train(transformed, tmp_path / "one", num_workers=1)
-    two, _ = _train(transformed, tmp_path / "two", num_workers=2)
+    two = two_workers[0]
     assert one["training"]["num_replicas"] == 1 and two["training"]["num_replicas"] == 2
     auc_one, auc_two = one["eval_metrics"]["auc"], two["eval_metrics"]["auc"]
     assert abs(auc_one - auc_two) <= 0.01, (auc_one, auc_two)
