@@ -143,6 +143,34 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     )
 
 
+def _rank_auc(scores: list[float], labels: list[bool]) -> float:
+    """P(a positive scores above a negative), ties counting half: the exact ROC AUC."""
+    counts: dict[float, list[int]] = {}
+    for score, label in zip(scores, labels, strict=True):
+        counts.setdefault(score, [0, 0])[int(label)] += 1
+    above, negatives_below = 0.0, 0
+    for score in sorted(counts):
+        negatives, positives = counts[score]
+        above += positives * (negatives_below + 0.5 * negatives)
+        negatives_below += negatives
+    num_positives = sum(labels)
+    return above / (num_positives * (len(labels) - num_positives))
+
+
+def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_run):
+    config, _, _ = good_run
+    root = pathlib.Path(config.pipeline.root)
+    eval_files = [str(p) for p in (_only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval").glob("*.gz")]
+    scores, labels = [], []
+    for record in tf.data.TFRecordDataset(eval_files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        scores.append(float(feature["payment_type"].bytes_list.value == [b"Credit Card"]))
+        labels.append(feature["tips"].float_list.value[0] > 0.2 * feature["fare"].float_list.value[0])
+    rule_auc = _rank_auc(scores, labels)
+    model_auc = _eval_result(root)[0]["auc"]
+    assert 0.9 < rule_auc < config.evaluator.min_auc <= model_auc, (rule_auc, model_auc)
+
+
 def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
     config, _, _ = good_run
     root = pathlib.Path(config.pipeline.root)
