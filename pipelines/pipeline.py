@@ -21,6 +21,7 @@ from components.curated_schema import CuratedSchemaGen, file_sha256
 from components.distributed_trainer import DistributedTrainer
 from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.pusher import Pusher
+from components.statistics_gen import StatisticsGen
 from components.tuner import Tuner
 from components.validation_gate import ValidationGate
 from pipelines.config import EvaluatorConfig, InputConfig, PipelineConfig
@@ -73,7 +74,7 @@ def create_pipeline(
       The pipeline, ready for any TFX runner.
     """
     example_gen = _example_gen(config.input).with_id(EXAMPLE_GEN_ID)
-    statistics_gen = tfx_components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
     schema_path = config.validation.schema_path
     schema_gen = CuratedSchemaGen(schema_file=schema_path, schema_sha256=file_sha256(schema_path)).with_id(
         SCHEMA_GEN_ID
