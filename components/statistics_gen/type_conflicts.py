@@ -41,6 +41,15 @@ class TypeConflict:
     counts: Mapping[str, int]
     first_of_rarest: str
 
+    @property
+    def rarest(self) -> str:
+        """The least common value type (on a tie, the first by name)."""
+        return _rarest(self.counts)
+
+
+def _rarest(counts: Mapping[str, int]) -> str:
+    return min(counts, key=lambda kind: (counts[kind], kind))
+
 
 def looks_like_type_conflict(message: str) -> bool:
     """Whether a failure's message is one of the ways TFDV reports mixed value types."""
@@ -68,8 +77,7 @@ def find_type_conflicts(records: Iterable[tuple[str, bytes]]) -> list[TypeConfli
     for name in sorted(counts):
         by_kind = counts[name]
         if len(by_kind) > 1:
-            rarest = min(by_kind, key=lambda kind: (by_kind[kind], kind))
-            conflicts.append(TypeConflict(name, dict(by_kind), first_seen[(name, rarest)]))
+            conflicts.append(TypeConflict(name, dict(by_kind), first_seen[(name, _rarest(by_kind))]))
     return conflicts
 
 
@@ -83,5 +91,5 @@ def describe(conflicts: Iterable[TypeConflict], examples_uri: str) -> str:
     for conflict in conflicts:
         by_count = sorted(conflict.counts.items(), key=lambda item: (-item[1], item[0]))
         kinds = ", ".join(f"{kind} in {count} example{'s' if count != 1 else ''}" for kind, count in by_count)
-        lines.append(f'  feature "{conflict.feature}": {kinds} (first {by_count[-1][0]}: {conflict.first_of_rarest})')
+        lines.append(f'  feature "{conflict.feature}": {kinds} (first {conflict.rarest}: {conflict.first_of_rarest})')
     return "\n".join(lines)

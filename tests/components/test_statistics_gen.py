@@ -46,6 +46,13 @@ def test_a_conflict_names_the_feature_its_counts_and_the_first_odd_example():
     assert conflict.first_of_rarest == "record 4"
 
 
+def test_on_a_tie_the_message_names_the_type_whose_example_it_points_to():
+    records = [_example(fare=b"abc"), _example(fare=1.0)]
+    (conflict,) = type_conflicts.find_type_conflicts(_located(records))
+    assert (conflict.rarest, conflict.first_of_rarest) == ("bytes_list", "record 0")
+    assert "(first bytes_list: record 0)" in type_conflicts.describe([conflict], "examples")
+
+
 def test_every_conflicting_feature_is_listed_in_name_order():
     records = [_example(zone=1.0, fare=1.0, ok=b"x"), _example(zone=b"north", fare=b"abc", ok=b"y")]
     assert [c.feature for c in type_conflicts.find_type_conflicts(_located(records))] == ["fare", "zone"]
