@@ -20,6 +20,7 @@ __all__ = [
     "FeatureKind",
     "all_columns",
     "feature_names",
+    "is_big_tipper",
     "transformed_name",
 ]
 
@@ -76,6 +77,12 @@ LABEL_SOURCE = "tips"
 # The Transform output holding the label (already a transformed name).
 LABEL_KEY = "big_tipper_xf"
 TIP_FRACTION_THRESHOLD = 0.2
+
+
+def is_big_tipper(tips, fare):
+    """The label rule, on Python numbers or on tensors alike: tips above the fraction of the fare."""
+    return tips > TIP_FRACTION_THRESHOLD * fare
+
 
 # Columns in the data that the model does not read; listed so that a new,
 # unknown column in the schema is noticed rather than silently ignored.

@@ -53,7 +53,7 @@ def preprocessing_fn(inputs: dict) -> dict:
     if features.LABEL_SOURCE in inputs:
         tips, _ = _dense(inputs[features.LABEL_SOURCE], default=0.0)
         fare, _ = _dense(inputs["fare"], default=0.0)
-        outputs[features.LABEL_KEY] = tf.cast(tips > features.TIP_FRACTION_THRESHOLD * fare, tf.int64)
+        outputs[features.LABEL_KEY] = tf.cast(features.is_big_tipper(tips, fare), tf.int64)
     return outputs
 
 

@@ -25,6 +25,7 @@ from tests.conftest import (
     node_executions,
     write_input,
 )
+from trainer import features
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -137,7 +138,7 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     ]
     probabilities = loaded.signatures["serving_default"](examples=tf.constant(requests))["probabilities"].numpy()
     assert probabilities.shape == (50,) and ((probabilities >= 0) & (probabilities <= 1)).all()
-    labels = [float(row["tips"]) > 0.2 * float(row["fare"]) for row in rows]
+    labels = [features.is_big_tipper(float(row["tips"]), float(row["fare"])) for row in rows]
     predicted = [p > 0.5 for p in probabilities]
     assert sum(p == y for p, y in zip(predicted, labels, strict=True)) >= 40, (
         "the pushed model predicts like the evaluated one"
@@ -166,7 +167,7 @@ def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_
     for record in tf.data.TFRecordDataset(eval_files, compression_type="GZIP"):
         feature = tf.train.Example.FromString(record.numpy()).features.feature
         scores.append(float(feature["payment_type"].bytes_list.value == [b"Credit Card"]))
-        labels.append(feature["tips"].float_list.value[0] > 0.2 * feature["fare"].float_list.value[0])
+        labels.append(features.is_big_tipper(feature["tips"].float_list.value[0], feature["fare"].float_list.value[0]))
     rule_auc = _rank_auc(scores, labels)
     model_auc = _eval_result(root)[0]["auc"]
     assert 0.9 < rule_auc < config.evaluator.min_auc <= model_auc, (rule_auc, model_auc)
