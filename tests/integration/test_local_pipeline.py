@@ -68,9 +68,12 @@ def _only_artifact_dir(root: pathlib.Path, component: str, output: str) -> pathl
     return directory
 
 
-def _count_examples(split_dir: pathlib.Path) -> int:
+def _split_examples(split_dir: pathlib.Path) -> list[tf.train.Example]:
     files = [str(path) for path in split_dir.glob("*.gz")]
-    return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    return [
+        tf.train.Example.FromString(record)
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
+    ]
 
 
 def _downstream_of(config, component_id: str) -> set[str]:
@@ -94,7 +97,7 @@ def test_run_passes_the_gate_and_leaves_its_outputs(good_run, sample_rows):
 
     root = pathlib.Path(config.pipeline.root)
     examples = _only_artifact_dir(root, "ExampleGen", "examples")
-    num_train, num_eval = _count_examples(examples / "Split-train"), _count_examples(examples / "Split-eval")
+    num_train, num_eval = len(_split_examples(examples / "Split-train")), len(_split_examples(examples / "Split-eval"))
     assert num_train + num_eval == len(sample_rows)
     assert 0.6 < num_train / len(sample_rows) < 0.73  # 2:1 hash buckets
 
@@ -162,10 +165,9 @@ def _rank_auc(scores: list[float], labels: list[bool]) -> float:
 def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_run):
     config, _, _ = good_run
     root = pathlib.Path(config.pipeline.root)
-    eval_files = [str(p) for p in (_only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval").glob("*.gz")]
     scores, labels = [], []
-    for record in tf.data.TFRecordDataset(eval_files, compression_type="GZIP"):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
+    for example in _split_examples(_only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval"):
+        feature = example.features.feature
         scores.append(float(feature["payment_type"].bytes_list.value == [b"Credit Card"]))
         labels.append(features.is_big_tipper(feature["tips"].float_list.value[0], feature["fare"].float_list.value[0]))
     rule_auc = _rank_auc(scores, labels)
