@@ -85,13 +85,14 @@ def plan_launch(
     }
     # MultiWorkerMirroredStrategy restarts every worker after one fails.
     backoff_limit = max(max_restarts, 0) * replicas
+    metadata = {"name": name, "namespace": settings.namespace, "labels": labels}
     if settings.job_kind == "tfjob":
         pod = _fill_pod(template, spec, labels, settings.port, env={})
-        tfjob = {
-            "apiVersion": f"{_TFJOB['group']}/{_TFJOB['version']}",
-            "kind": "TFJob",
-            "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
-            "spec": {
+        tfjob = _manifest(
+            f"{_TFJOB['group']}/{_TFJOB['version']}",
+            "TFJob",
+            metadata,
+            {
                 "runPolicy": {
                     "cleanPodPolicy": "None",
                     "backoffLimit": backoff_limit,
@@ -99,28 +100,28 @@ def plan_launch(
                 },
                 "tfReplicaSpecs": {"Worker": {"replicas": replicas, "restartPolicy": "OnFailure", "template": pod}},
             },
-        }
+        )
         return LaunchPlan("tfjob", name, settings.namespace, (tfjob,))
     hosts = cluster.indexed_job_hosts(name, name, settings.namespace, replicas, settings.port)
     pod = _fill_pod(template, spec, labels, settings.port, env={cluster.WORKER_HOSTS_ENV: ",".join(hosts)})
     pod["spec"]["subdomain"] = name  # pod DNS: <name>-<index>.<service>
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
-        "spec": {
+    service = _manifest(
+        "v1",
+        "Service",
+        metadata,
+        {
             "clusterIP": "None",
             "selector": {JOB_LABEL: name},
             # Workers resolve each other before any of them is "ready".
             "publishNotReadyAddresses": True,
             "ports": [{"name": "tf", "port": settings.port, "targetPort": settings.port}],
         },
-    }
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels},
-        "spec": {
+    )
+    job = _manifest(
+        "batch/v1",
+        "Job",
+        metadata,
+        {
             "completionMode": "Indexed",
             "completions": replicas,
             "parallelism": replicas,
@@ -129,8 +130,13 @@ def plan_launch(
             "ttlSecondsAfterFinished": 3600,
             "template": pod,
         },
-    }
+    )
     return LaunchPlan("indexed_job", name, settings.namespace, (service, job))
+
+
+def _manifest(api_version: str, kind: str, metadata: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A Kubernetes object; each gets its own copy of the metadata so that no two share a dict."""
+    return {"apiVersion": api_version, "kind": kind, "metadata": copy.deepcopy(metadata), "spec": spec}
 
 
 def _fill_pod(
