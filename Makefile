@@ -13,9 +13,14 @@ STAMP := $(VENV)/.installed
 # Deployment checkers (checkov, hadolint) live apart: the image does not need them.
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
-CONFIG ?= pipelines/configs/local.yaml
+SAMPLE_CONFIG := pipelines/configs/local.yaml
+CONFIG ?= $(SAMPLE_CONFIG)
 KFP_CONFIG ?= pipelines/configs/kubeflow.yaml
+# The bundled sample is written only for the sample's own config, never into
+# the input folders of a config of yours (make run CONFIG=my.yaml).
+SAMPLE_DATA := $(if $(filter $(SAMPLE_CONFIG),$(CONFIG)),data)
 ARGS ?=
+DATA_ARGS ?=
 PYTEST_ARGS ?=
 TENSORBOARD_PORT ?= 6006
 
@@ -41,7 +46,7 @@ $(TOOLS_STAMP): requirements-tools.lock $(STAMP)
 	$(BIN)/uv pip sync --python $(TOOLS_VENV)/bin/python --require-hashes requirements-tools.lock
 	@touch $@
 
-run: $(STAMP) data ## Run the local pipeline on the sample data (CONFIG=..., ARGS="--set key=value")
+run: $(STAMP) $(SAMPLE_DATA) ## Run the local pipeline (sample data by default; CONFIG=my.yaml, ARGS="--set key=value")
 	$(BIN)/python -m pipelines.local_runner --config $(CONFIG) $(ARGS)
 
 test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite (PYTEST_ARGS="-m 'not integration'" for the fast tier)
@@ -50,8 +55,8 @@ test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite (PYTEST_ARGS="-m 'not 
 check-deploy: $(STAMP) $(TOOLS_STAMP) ## Check Dockerfile, k8s/, skaffold.yaml and the compiled KFP spec offline
 	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)
 
-data: $(STAMP) ## Write the sample data (CSV and TFRecord spans) under data/
-	$(BIN)/python -m pipelines.sample_data --config $(CONFIG)
+data: $(STAMP) ## Write the bundled taxi sample under data/ (DATA_ARGS="--num-spans 3 --overwrite")
+	$(BIN)/python -m pipelines.sample_data --config $(SAMPLE_CONFIG) $(DATA_ARGS)
 
 lint: $(STAMP) ## Check style with ruff
 	$(BIN)/ruff check .
@@ -86,13 +91,13 @@ tensorboard: $(STAMP) ## Serve TensorBoard over the pipeline root: Trainer runs 
 bench-multi-worker: $(STAMP) ## Benchmark training steps/s with 1 vs 2 local workers (after make run)
 	$(BIN)/python -m benchmarks.multi_worker --config $(CONFIG)
 
-bench-beam: $(STAMP) data ## Benchmark Beam in-memory vs multi-processing on the sample data
+bench-beam: $(STAMP) $(SAMPLE_DATA) ## Benchmark Beam in-memory vs multi-processing on the sample data
 	$(BIN)/python -m benchmarks.beam_modes --config $(CONFIG)
 
-tfx-cli-create: $(STAMP) data ## Register the pipeline with the TFX CLI (local engine)
+tfx-cli-create: $(STAMP) $(SAMPLE_DATA) ## Register the pipeline with the TFX CLI (local engine)
 	PIPELINE_CONFIG=$(CONFIG) $(BIN)/tfx pipeline create --engine=local --pipeline_path=pipelines/local_runner.py
 
-tfx-cli-run: $(STAMP) data ## Run the registered pipeline through the TFX CLI
+tfx-cli-run: $(STAMP) $(SAMPLE_DATA) ## Run the registered pipeline through the TFX CLI
 	PIPELINE_CONFIG=$(CONFIG) $(BIN)/tfx run create --engine=local --pipeline_name=$$($(BIN)/python -m pipelines.config $(CONFIG) pipeline.name)
 
 clean-outputs: ## Delete pipeline outputs and metadata (outputs/)

@@ -19,7 +19,8 @@ import tempfile
 from components.launcher import WorkerSpec, local
 from pipelines import config as config_lib
 from pipelines import local_runner
-from trainer import task
+from pipelines.pipeline import resolved_task
+from trainer import features, task
 from trainer.settings import SETTINGS_KEY, TrainingSettings
 
 
@@ -30,11 +31,11 @@ def _latest(pattern: str) -> str:
     return found[-1]
 
 
-def _train(transform_root: str, workdir: str, num_workers: int, steps: int, batch_size: int) -> dict:
+def _train(transform_root: str, workdir: str, num_workers: int, steps: int, config) -> dict:
     examples = _latest(os.path.join(transform_root, "transformed_examples", "*"))
     settings = TrainingSettings(
         train_steps=steps,
-        batch_size=batch_size,
+        batch_size=config.trainer.batch_size,
         log_every_steps=max(steps // 10, 1),
         checkpoint_every_steps=steps,
         checkpoint_root=os.path.join(workdir, "ckpt"),
@@ -46,7 +47,10 @@ def _train(transform_root: str, workdir: str, num_workers: int, steps: int, batc
         "transform_graph_path": None,
         "serving_model_dir": os.path.join(workdir, "serving"),
         "model_run_dir": os.path.join(workdir, "run"),
-        "custom_config": {SETTINGS_KEY: settings.model_dump(mode="json")},
+        "custom_config": {
+            SETTINGS_KEY: settings.model_dump(mode="json"),
+            features.TASK_KEY: resolved_task(config).model_dump(mode="json"),
+        },
     }
     spec = WorkerSpec(kind="train", function="trainer.task.run_fn", fn_args=fn_args)
     local.run_local(spec, num_workers, max_restarts=0, timeout_seconds=1800, sink=lambda name, line: None)
@@ -69,13 +73,11 @@ def main() -> None:
                 os.path.join(workdir, str(num_workers)),
                 num_workers,
                 args.steps,
-                config.trainer.batch_size,
+                config,
             )
             rates[num_workers] = report["training"]["examples_per_second"] / config.trainer.batch_size
-            print(
-                f"{num_workers} worker(s): {rates[num_workers]:7.1f} steps/s, eval AUC "
-                f"{report['eval_metrics']['auc']:.4f}"
-            )
+            metrics = ", ".join(f"{name} {value:.4f}" for name, value in report["eval_metrics"]["metrics"].items())
+            print(f"{num_workers} worker(s): {rates[num_workers]:7.1f} steps/s, eval {metrics}")
     print(
         f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}x steps/s ({os.cpu_count()} cores, "
         f"global batch {config.trainer.batch_size})"

@@ -17,7 +17,8 @@ import pydantic
 import yaml
 
 from components.launcher.settings import LauncherSettings
-from trainer.settings import TrainingSettings, TuningSettings
+from trainer import features
+from trainer.settings import TaskSettings, TrainingSettings, TuningSettings
 
 __all__ = [
     "BeamConfig",
@@ -28,6 +29,7 @@ __all__ = [
     "PipelineConfig",
     "PipelineSection",
     "PusherConfig",
+    "TaskSettings",
     "ValidationConfig",
     "load_config",
     "parse_override",
@@ -68,48 +70,49 @@ class InputConfig(_Section):
     """Where the examples come from.
 
     Attributes:
-      format: Which copy of the data ExampleGen reads: gzipped TFRecords of
-        tf.Example (ImportExampleGen) or CSV with a header (CsvExampleGen).
-      tfrecord_path: Folder holding the TFRecord spans.
-      csv_path: Folder holding the CSV spans.
-      span_pattern: Glob under the folder; `{SPAN}` marks the span number and
-        the latest span is ingested.
+      format: How the files are read: gzipped TFRecords of tf.Example
+        (ImportExampleGen) or CSV with a header (CsvExampleGen).
+      path: The folder (or gs:// / s3:// URI) holding the data.
+      pattern: Glob of the data files under `path`. With `{SPAN}` (e.g.
+        `span-{SPAN}/*`) the number marks a span and the latest span is read;
+        without it (e.g. `*.csv`) the matching files are one data set.
       train_buckets: Hash buckets for the train split.
       eval_buckets: Hash buckets for the eval split.
     """
 
     format: Literal["tfrecord", "csv"] = "tfrecord"
-    tfrecord_path: str
-    csv_path: str
-    span_pattern: str = "span-{SPAN}/*"
+    path: str
+    pattern: str = "span-{SPAN}/*"
     train_buckets: int = pydantic.Field(default=2, ge=1)
     eval_buckets: int = pydantic.Field(default=1, ge=1)
 
-    @pydantic.field_validator("span_pattern")
+    @pydantic.field_validator("pattern")
     @classmethod
-    def _one_span_token(cls, value: str) -> str:
-        if value.count(_SPAN_TOKEN) != 1:
-            raise ValueError(f"must contain {_SPAN_TOKEN} exactly once, got {value!r}")
+    def _at_most_one_span_token(cls, value: str) -> str:
+        if value.count(_SPAN_TOKEN) > 1:
+            raise ValueError(f"may contain {_SPAN_TOKEN} once at most, got {value!r}")
+        if not value or value.startswith("/"):
+            raise ValueError(f"must be a glob relative to input.path, e.g. 'span-{{SPAN}}/*' or '*.csv'; got {value!r}")
         return value
 
     @property
-    def path(self) -> str:
-        """The folder ExampleGen reads, chosen by `format`."""
-        return self.tfrecord_path if self.format == "tfrecord" else self.csv_path
+    def has_spans(self) -> bool:
+        """Whether the data comes in numbered spans."""
+        return _SPAN_TOKEN in self.pattern
 
-    def span_dir(self, base: str, span: int) -> str:
-        """Folder of one span under `base`, following `span_pattern`'s directory part.
+    def span_dir(self, span: int) -> str:
+        """Folder of one span, following `pattern`'s directory part.
 
         Raises:
           ConfigError: If the pattern has no directory part holding `{SPAN}`.
         """
-        span_folder = os.path.dirname(self.span_pattern)
+        span_folder = os.path.dirname(self.pattern)
         if _SPAN_TOKEN not in span_folder:
             raise ConfigError(
-                f"input.span_pattern {self.span_pattern!r} has no folder with {_SPAN_TOKEN}; "
+                f"input.pattern {self.pattern!r} has no folder with {_SPAN_TOKEN}; "
                 "the sample-data step writes one folder per span, e.g. 'span-{SPAN}/*'"
             )
-        return os.path.join(base, span_folder.replace(_SPAN_TOKEN, str(span)))
+        return os.path.join(self.path, span_folder.replace(_SPAN_TOKEN, str(span)))
 
 
 class ValidationConfig(_Section):
@@ -137,15 +140,21 @@ class BeamConfig(_Section):
 
 
 class EvaluatorConfig(_Section):
-    """When the Evaluator blesses a model.
+    """When the Evaluator blesses a model, on the task's deciding metric.
+
+    The metric follows `task.type`: AUC (binary), accuracy (multiclass), RMSE
+    (regression); see pipelines/evaluation.py.
 
     Attributes:
-      min_auc: Eval AUC a model must reach.
-      max_auc_drop: Largest AUC drop allowed against the latest blessed model.
+      threshold: The metric's floor (AUC, accuracy) or ceiling (RMSE) on the
+        eval split. No default: it depends on the data; a simple baseline's
+        score is a good start (README, "Your own data").
+      max_relative_drop: Largest worsening allowed against the latest blessed
+        model, as a fraction of its value (0.01: 1%).
     """
 
-    min_auc: float = pydantic.Field(ge=0.0, le=1.0)
-    max_auc_drop: float = pydantic.Field(ge=0.0, le=1.0)
+    threshold: float
+    max_relative_drop: float = pydantic.Field(default=0.01, ge=0.0, le=1.0)
 
 
 class PusherConfig(_Section):
@@ -165,18 +174,19 @@ class KubeflowConfig(_Section):
     Attributes:
       image: The pipeline image every task runs: the image skaffold builds
         (`tfx-pipeline`), with your registry and tag.
-      package_path: Where `compile` writes the pipeline spec (YAML).
+      package_path: Where `compile` writes the pipeline spec (YAML); default
+        build/<pipeline name>.yaml.
       endpoint: The KFP API endpoint, e.g. http://localhost:8080 through a port-forward.
       namespace: Kubeflow profile namespace (multi-user installs); empty for standalone KFP.
-      experiment: Experiment that runs and recurring runs go into.
+      experiment: Experiment that runs and recurring runs go into; default the pipeline name.
       schedule: Recurring run schedule: a 6-field cron expression (seconds first).
     """
 
     image: str
-    package_path: str = "build/taxi-kubeflow.yaml"
+    package_path: str | None = None
     endpoint: str | None = None
     namespace: str | None = None
-    experiment: str = "taxi"
+    experiment: str | None = None
     schedule: str = "0 0 3 * * *"
 
     @pydantic.field_validator("schedule")
@@ -190,8 +200,19 @@ class KubeflowConfig(_Section):
 class PipelineConfig(_Section):
     """The whole configuration of one pipeline target."""
 
+    @pydantic.model_validator(mode="after")
+    def _kubeflow_defaults_follow_the_pipeline(self) -> PipelineConfig:
+        if self.kubeflow is not None:
+            defaults = {
+                "package_path": self.kubeflow.package_path or f"build/{self.pipeline.name}.yaml",
+                "experiment": self.kubeflow.experiment or self.pipeline.name,
+            }
+            object.__setattr__(self, "kubeflow", self.kubeflow.model_copy(update=defaults))
+        return self
+
     pipeline: PipelineSection
     input: InputConfig
+    task: TaskSettings
     validation: ValidationConfig
     beam: BeamConfig
     tuner: TuningSettings
@@ -205,6 +226,9 @@ class PipelineConfig(_Section):
 def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
     """Parses one `dotted.key=value` override; the value is read as YAML.
 
+    A value that is not valid YAML (such as the glob `*.csv`, which YAML would
+    read as an alias) is taken as the string it is.
+
     Returns:
       The key path and the typed value (`3` is an int, `[a, b]` a list).
 
@@ -217,8 +241,8 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. input.format=csv")
     try:
         value = yaml.safe_load(raw_value)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"--set {text!r}: the value is not valid YAML: {error}") from error
+    except yaml.YAMLError:
+        value = raw_value
     return keys, value
 
 
@@ -233,14 +257,16 @@ def load_config(
       path: The YAML file.
       overrides: `dotted.key=value` strings applied on top of the file.
       check_local_paths: Require the input folder and schema to exist on this
-        machine. Off when compiling for a cluster, where they live elsewhere.
+        machine, and check the task section against the schema. Off when
+        compiling for a cluster, where they live elsewhere.
 
     Returns:
       The validated, frozen config.
 
     Raises:
       ConfigError: On an unreadable file, an unknown key, a wrong type, a bad
-        override or a missing local path; the message names file and key.
+        override, a missing local path or a task that does not fit the
+        schema; the message names file and key.
     """
     path = os.fspath(path)
     raw = _read_yaml_mapping(path)
@@ -253,9 +279,20 @@ def load_config(
         config = PipelineConfig.model_validate(raw)
     except pydantic.ValidationError as error:
         raise ConfigError(_describe_validation_error(error, path, override_keys)) from None
+    _check_threshold(config, path)
     if check_local_paths:
         _check_local_paths(config, path)
     return config
+
+
+def _check_threshold(config: PipelineConfig, path: str) -> None:
+    """AUC and accuracy live in [0, 1]; RMSE is positive."""
+    metric = {"binary": "AUC", "multiclass": "accuracy", "regression": "RMSE"}[config.task.type]
+    value = config.evaluator.threshold
+    if config.task.type == "regression" and value <= 0:
+        raise ConfigError(f"{path}: evaluator.threshold: an RMSE ceiling must be above 0, got {value}")
+    if config.task.type != "regression" and not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{path}: evaluator.threshold: an {metric} floor lies in [0, 1], got {value}")
 
 
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
@@ -304,21 +341,29 @@ def _describe_validation_error(
 
 
 def _check_local_paths(config: PipelineConfig, path: str) -> None:
-    input_key = f"input.{config.input.format}_path"
     checks = {
-        input_key: (config.input.path, "run `make data` to create the sample data"),
+        "input.path": (config.input.path, "for the sample data, `make data` creates it"),
         "validation.schema_path": (config.validation.schema_path, "point it at a schema.pbtxt"),
     }
     for dotted, (target, hint) in checks.items():
         if "://" not in target and not os.path.exists(target):
             raise ConfigError(f"{path}: {dotted}: {target!r} does not exist ({hint})")
+    schema_path = config.validation.schema_path
+    if "://" not in schema_path:
+        try:
+            features.resolve_task(features.load_schema(schema_path), config.task, schema_path)
+        except features.TaskError as error:
+            raise ConfigError(f"{path}: {error}") from None
     folder = config.input.path
     if "://" not in folder:
-        pattern = os.path.join(folder, config.input.span_pattern.replace(_SPAN_TOKEN, "*"))
+        pattern = os.path.join(folder, config.input.pattern.replace(_SPAN_TOKEN, "*"))
         if not any(os.path.isfile(match) for match in glob.glob(pattern)):
+            example = (
+                f"{config.input.span_dir(1)}/<files>" if config.input.has_spans else os.path.join(folder, "<files>")
+            )
             raise ConfigError(
-                f"{path}: {input_key}: no input files in {folder!r} match input.span_pattern "
-                f"{config.input.span_pattern!r}; expected e.g. {config.input.span_dir(folder, 1)}/<files>"
+                f"{path}: input.path: no input files in {folder!r} match input.pattern "
+                f"{config.input.pattern!r}; expected e.g. {example}"
             )
 
 

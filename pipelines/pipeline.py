@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 
 # Direct modules rather than `tfx.v1`: the v1 facade also imports the Vertex AI
@@ -24,8 +23,10 @@ from components.pusher import Pusher
 from components.statistics_gen import StatisticsGen
 from components.tuner import Tuner
 from components.validation_gate import ValidationGate
-from pipelines.config import EvaluatorConfig, InputConfig, PipelineConfig
-from trainer import export, features, preprocessing, task, tuning
+from pipelines import evaluation
+from pipelines.config import InputConfig, PipelineConfig
+from trainer import features, preprocessing, task, tuning
+from trainer.features import TaskSpec
 from trainer.settings import SETTINGS_KEY
 
 __all__ = [
@@ -41,8 +42,8 @@ __all__ = [
     "TUNER_ID",
     "VALIDATION_GATE_ID",
     "create_pipeline",
-    "eval_config",
     "qualified_name",
+    "resolved_task",
 ]
 
 # Component ids: the names shown in progress, MLMD and the pipeline root folders.
@@ -73,6 +74,8 @@ def create_pipeline(
     Returns:
       The pipeline, ready for any TFX runner.
     """
+    task_spec = resolved_task(config)
+    task_config = {features.TASK_KEY: task_spec.model_dump(mode="json")}
     example_gen = _example_gen(config.input).with_id(EXAMPLE_GEN_ID)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
     schema_path = config.validation.schema_path
@@ -93,6 +96,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=validated_schema,
         preprocessing_fn=qualified_name(preprocessing.preprocessing_fn),
+        custom_config=task_config,
         # StatisticsGen already describes the raw data; skip Transform's own statistics.
         disable_statistics=True,
     ).with_id(TRANSFORM_ID)
@@ -100,7 +104,7 @@ def create_pipeline(
     training = config.trainer.model_copy(
         update={"checkpoint_root": config.trainer.checkpoint_root or os.path.join(config.pipeline.root, "checkpoints")}
     )
-    training_config = {SETTINGS_KEY: training.model_dump(mode="json")}
+    training_config = {SETTINGS_KEY: training.model_dump(mode="json"), **task_config}
     launcher_config = {LAUNCHER_KEY: config.launcher.model_dump(mode="json")}
     tuner = None
     if config.tuner.enabled:
@@ -145,7 +149,7 @@ def create_pipeline(
         example_splits=["eval"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(config.evaluator),
+        eval_config=evaluation.eval_config(task_spec, config.evaluator.threshold, config.evaluator.max_relative_drop),
     ).with_id(EVALUATOR_ID)
     pusher = Pusher(
         model=trainer.outputs["model"],
@@ -168,45 +172,10 @@ def create_pipeline(
     )
 
 
-def eval_config(evaluator: EvaluatorConfig) -> tfma.EvalConfig:
-    """TFMA config: overall AUC must clear the floor and not drop against the latest blessed model.
-
-    The label comes from the exported model's transform_features signature,
-    which applies the same Transform graph as training.
-    """
-    auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": evaluator.min_auc}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -evaluator.max_auc_drop}
-        ),
-    )
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=export.SERVING_SIGNATURE,
-                preprocessing_function_names=[export.TRANSFORM_SIGNATURE],
-                label_key=features.LABEL_KEY,
-                prediction_key=export.PREDICTION_KEY,
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["payment_type"])],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="AUC",
-                        # On the overall slice only: per payment type AUC is undefined
-                        # (cash trips never record a tip), those slices are for reading.
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)
-                        ],
-                    ),
-                    tfma.MetricConfig(class_name="BinaryAccuracy"),
-                ]
-            )
-        ],
-    )
+def resolved_task(config: PipelineConfig) -> TaskSpec:
+    """The task config resolved against the curated schema: label, model inputs and their transforms."""
+    schema_path = config.validation.schema_path
+    return features.resolve_task(features.load_schema(schema_path), config.task, schema_path)
 
 
 def qualified_name(function) -> str:
@@ -217,7 +186,7 @@ def qualified_name(function) -> str:
 def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:
     """ImportExampleGen for TFRecords, CsvExampleGen for CSV; latest span, hashed train/eval split."""
     source = example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=input_config.span_pattern)]
+        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=input_config.pattern)]
     )
     output = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(

@@ -1,10 +1,11 @@
 """Materialises the Chicago taxi sample (shipped in the tfx wheel) as pipeline input.
 
-Writes the same rows twice, as CSV and as gzipped TFRecords of tf.Example, in
-span folders under the config's `input.csv_path` and `input.tfrecord_path`.
-Value types come from the curated schema. Usage:
+Writes the rows in span folders under the config's `input.path`, as gzipped
+TFRecords of tf.Example or as CSV (`input.format`). Value types come from the
+curated schema. Usage:
 
-  python -m pipelines.sample_data --config pipelines/configs/local.yaml [--num-spans 2]
+  python -m pipelines.sample_data --config pipelines/configs/local.yaml [--num-spans 3]
+  python -m pipelines.sample_data --set input.format=csv --set input.path=data/taxi/csv
 """
 
 from __future__ import annotations
@@ -94,26 +95,26 @@ def write_spans(
     input_config: config_lib.InputConfig,
     types: Mapping[str, str],
     overwrite: bool = False,
+    first_span: int = 1,
 ) -> list[str]:
-    """Writes each span as CSV and as gzipped TFRecord; returns the folders written.
+    """Writes each span in the config's format under its `input.path`; returns the folders written.
 
     A span folder that already exists is left alone unless `overwrite`. Each
     folder is written in a temporary sibling and renamed, so an interrupted run
     never leaves a half-written span that ExampleGen would ingest.
     """
     written = []
-    for span_number, rows in enumerate(spans, start=1):
-        writers = (
-            (input_config.csv_path, functools.partial(_write_csv, rows=rows)),
-            (input_config.tfrecord_path, functools.partial(_write_tfrecord, rows=rows, types=types)),
-        )
-        for base, write in writers:
-            folder = input_config.span_dir(base, span_number)
-            if os.path.exists(folder) and not overwrite:
-                print(f"{folder} exists, left unchanged (pass --overwrite to regenerate)")
-                continue
-            _write_atomically(folder, write)
-            written.append(folder)
+    for span_number, rows in enumerate(spans, start=first_span):
+        if input_config.format == "csv":
+            write = functools.partial(_write_csv, rows=rows)
+        else:
+            write = functools.partial(_write_tfrecord, rows=rows, types=types)
+        folder = input_config.span_dir(span_number)
+        if os.path.exists(folder) and not overwrite:
+            print(f"{folder} exists, left unchanged (pass --overwrite to regenerate)")
+            continue
+        _write_atomically(folder, write)
+        written.append(folder)
     return written
 
 

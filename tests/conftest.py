@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import os
 import pathlib
 import random
@@ -17,6 +18,7 @@ import pytest
 
 from pipelines import config as config_lib
 from pipelines import sample_data
+from trainer import features
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO_ROOT / "pipelines" / "configs" / "local.yaml"
@@ -31,18 +33,26 @@ def sample_rows() -> list[dict[str, str]]:
 
 
 def build_config(
-    input_dir: os.PathLike[str], output_dir: os.PathLike[str], *overrides: str, check_local_paths: bool = True
+    input_dir: os.PathLike[str],
+    output_dir: os.PathLike[str],
+    *overrides: str,
+    check_local_paths: bool = True,
+    input_format: str = "tfrecord",
 ) -> config_lib.PipelineConfig:
-    """Loads the real local.yaml with input under input_dir/{csv,tfrecord} and outputs under output_dir."""
+    """Loads the real local.yaml with input under input_dir/<format> and outputs under output_dir."""
     input_dir, output_dir = pathlib.Path(input_dir), pathlib.Path(output_dir)
-    return config_lib.load_config(LOCAL_CONFIG, config_overrides(input_dir, output_dir, *overrides), check_local_paths)
+    return config_lib.load_config(
+        LOCAL_CONFIG, config_overrides(input_dir, output_dir, *overrides, input_format=input_format), check_local_paths
+    )
 
 
-def config_overrides(input_dir: pathlib.Path, output_dir: pathlib.Path, *overrides: str) -> list[str]:
+def config_overrides(
+    input_dir: pathlib.Path, output_dir: pathlib.Path, *overrides: str, input_format: str = "tfrecord"
+) -> list[str]:
     """The `--set` overrides behind build_config, for tests that go through a command line."""
     return [
-        f"input.csv_path={input_dir / 'csv'}",
-        f"input.tfrecord_path={input_dir / 'tfrecord'}",
+        f"input.format={input_format}",
+        f"input.path={input_dir / input_format}",
         f"validation.schema_path={SCHEMA_PATH}",
         f"pipeline.root={output_dir / 'pipeline_root'}",
         f"pipeline.metadata_path={output_dir / 'metadata.sqlite'}",
@@ -71,14 +81,27 @@ def node_executions(config: config_lib.PipelineConfig) -> dict[str, list[str]]:
     return result
 
 
-def write_input(input_dir: pathlib.Path, rows: list[dict[str, str]]) -> None:
-    """Writes rows as span-1 in both formats under input_dir/{csv,tfrecord}."""
-    input_config = config_lib.load_config(
-        LOCAL_CONFIG,
-        [f"input.csv_path={input_dir / 'csv'}", f"input.tfrecord_path={input_dir / 'tfrecord'}"],
-        check_local_paths=False,
-    ).input
-    sample_data.write_spans([rows], input_config, sample_data.column_types(str(SCHEMA_PATH)))
+def write_input(input_dir: pathlib.Path, rows: list[dict[str, str]], formats=("tfrecord", "csv")) -> None:
+    """Writes rows as span-1 under input_dir/<format> for each format."""
+    for input_format in formats:
+        input_config = config_lib.load_config(
+            LOCAL_CONFIG,
+            [f"input.format={input_format}", f"input.path={input_dir / input_format}"],
+            check_local_paths=False,
+        ).input
+        sample_data.write_spans([rows], input_config, sample_data.column_types(str(SCHEMA_PATH)))
+
+
+@functools.cache
+def taxi_task() -> features.TaskSpec:
+    """The sample's task as the pipeline resolves it from local.yaml and the taxi schema."""
+    config = config_lib.load_config(LOCAL_CONFIG, check_local_paths=False)
+    return features.resolve_task(features.load_schema(str(SCHEMA_PATH)), config.task, str(SCHEMA_PATH))
+
+
+def task_config(task: features.TaskSpec | None = None) -> dict:
+    """A custom_config holding a resolved task, as the pipeline passes it to Transform, Tuner and Trainer."""
+    return {features.TASK_KEY: (task or taxi_task()).model_dump(mode="json")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +135,7 @@ def transformed(tmp_path_factory, sample_rows) -> Transformed:
 
     from trainer.preprocessing import preprocessing_fn
 
+    preprocess = functools.partial(preprocessing_fn, custom_config=task_config())
     root = tmp_path_factory.mktemp("transformed")
     rows = list(sample_rows)
     random.Random(7).shuffle(rows)
@@ -134,7 +158,7 @@ def transformed(tmp_path_factory, sample_rows) -> Transformed:
         (transformed_train, _), transform_fn = (
             train,
             sources["train"].TensorAdapterConfig(),
-        ) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn, output_record_batches=True)
+        ) | tft_beam.AnalyzeAndTransformDataset(preprocess, output_record_batches=True)
         eval_raw = pipeline | "ReadEval" >> sources["eval"].BeamSource()
         transformed_eval, _ = (
             (eval_raw, sources["eval"].TensorAdapterConfig()),

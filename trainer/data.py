@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 import tensorflow as tf
 
 from trainer import features
-from trainer.preprocessing import NUM_COORDINATE_BUCKETS, NUM_OOV_BUCKETS
+from trainer.features import FeatureKind, TaskSpec
+from trainer.preprocessing import NUM_OOV_BUCKETS
 
-__all__ = ["ShardPolicy", "choose_shard_policy", "make_dataset", "vocabulary_sizes"]
+__all__ = ["ShardPolicy", "choose_shard_policy", "class_names", "label_moments", "make_dataset", "vocabulary_sizes"]
 
 _SHUFFLE_BUFFER = 10_000
 
@@ -92,17 +93,52 @@ def _split_label(parsed: dict) -> tuple[dict, tf.Tensor]:
     return parsed, label
 
 
-def vocabulary_sizes(tf_transform_output) -> dict[str, int]:
-    """Number of ids of each categorical or bucketised model input, from Transform's output.
+def vocabulary_sizes(tf_transform_output, task: TaskSpec) -> dict[str, int]:
+    """Number of ids of each categorical or bucketized model input, from Transform's output.
 
     Args:
       tf_transform_output: A `tft.TFTransformOutput` of the Transform graph.
+      task: The resolved task the graph was built for.
     """
-    sizes = {
-        features.transformed_name(name): NUM_COORDINATE_BUCKETS + 1  # + "missing"
-        for name in features.feature_names(features.FeatureKind.COORDINATE)
-    }
-    for kind in (features.FeatureKind.CATEGORICAL_INT, features.FeatureKind.CATEGORICAL_STRING):
-        for name in features.feature_names(kind):
-            sizes[features.transformed_name(name)] = tf_transform_output.vocabulary_size_by_name(name) + NUM_OOV_BUCKETS
+    sizes = {}
+    for feature in task.features:
+        name = features.transformed_name(feature.name)
+        if feature.kind is FeatureKind.BUCKETIZED:
+            sizes[name] = feature.num_buckets + 1  # + "missing"
+        elif feature.kind is FeatureKind.CATEGORICAL:
+            vocabulary = features.vocabulary_name(feature.name)
+            sizes[name] = tf_transform_output.vocabulary_size_by_name(vocabulary) + NUM_OOV_BUCKETS
     return sizes
+
+
+def class_names(tf_transform_output) -> list[str]:
+    """A classification label's classes, in class-id order (its vocabulary from Transform)."""
+    return [value.decode("utf-8") for value in tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)]
+
+
+def label_moments(file_patterns: Sequence[str], batch_size: int = 8192) -> tuple[float, float]:
+    """Mean and standard deviation of the label over transformed examples: one pass over the label alone.
+
+    Raises:
+      FileNotFoundError: If no file matches.
+      ValueError: If the files hold no example.
+    """
+    files = sorted(tf.io.gfile.glob(list(file_patterns)))
+    if not files:
+        raise FileNotFoundError(f"no input files match {list(file_patterns)}")
+    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.float32)}
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).map(lambda batch: tf.io.parse_example(batch, spec)[features.LABEL_KEY])
+    count, total, squares = dataset.reduce(
+        (tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)),
+        lambda state, labels: (
+            state[0] + tf.cast(tf.size(labels), tf.float64),
+            state[1] + tf.reduce_sum(tf.cast(labels, tf.float64)),
+            state[2] + tf.reduce_sum(tf.square(tf.cast(labels, tf.float64))),
+        ),
+    )
+    count, total, squares = float(count), float(total), float(squares)
+    if not count:
+        raise ValueError(f"no examples in {files}")
+    mean = total / count
+    return mean, max(squares / count - mean * mean, 0.0) ** 0.5

@@ -1,9 +1,12 @@
 """Exports the trained model as a SavedModel that serves raw tf.Examples.
 
 Signatures:
-  serving_default: serialized tf.Examples with raw features, no label ->
-    {"probabilities": P(big tipper), "logits": ...}. The Transform graph is
-    inside, so TensorFlow Serving can use the pushed model as it is.
+  serving_default: serialized tf.Examples with the raw model inputs (no label)
+    -> the head's outputs: `probabilities` of the positive class (binary);
+    `probabilities` of every class, `classes` (their names) and
+    `predicted_class` (multiclass); `predictions` in the label's units
+    (regression). The Transform graph is inside, so TensorFlow Serving can use
+    the pushed model as it is.
   transform_features: serialized raw tf.Examples (label included) -> the
     transformed features and label; the Evaluator uses it to get the label.
 """
@@ -11,25 +14,25 @@ Signatures:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 
 import tensorflow as tf
 
-from trainer import features
-from trainer.model import input_names
+from trainer.features import TaskSpec
+from trainer.heads import Head
 from trainer.strategy import ClusterRole
 from trainer.training import scratch_dir
 
-__all__ = ["PREDICTION_KEY", "SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "export_serving_model"]
+__all__ = ["SERVING_SIGNATURE", "TRANSFORM_SIGNATURE", "export_serving_model"]
 
 SERVING_SIGNATURE = "serving_default"
 TRANSFORM_SIGNATURE = "transform_features"
-PREDICTION_KEY = "probabilities"
 
 
 class _ServingModule(tf.Module):
     """Holds the Keras model and the Transform layer so SavedModel tracks both."""
 
-    def __init__(self, model, tf_transform_output):
+    def __init__(self, model, tf_transform_output, task: TaskSpec, head: Head, input_names: Sequence[str]):
         super().__init__()
         self.model = model
         # A tf_keras layer when tensorflow_transform forced legacy Keras: it is
@@ -37,26 +40,31 @@ class _ServingModule(tf.Module):
         self.transform_layer = tf_transform_output.transform_features_layer()
         raw_spec = tf_transform_output.raw_feature_spec()
         self._raw_spec = raw_spec
-        self._serving_spec = {name: spec for name, spec in raw_spec.items() if name != features.LABEL_SOURCE}
+        # Serving requests carry the model's inputs only: no label, no excluded column.
+        self._serving_spec = {name: raw_spec[name] for name in task.input_columns}
+        self._input_names = tuple(input_names)
+        self._head = head
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
         transformed = self.transform_layer(tf.io.parse_example(examples, self._serving_spec))
-        logits = self.model({name: transformed[name] for name in input_names()}, training=False)
-        return {PREDICTION_KEY: tf.sigmoid(logits), "logits": logits}
+        outputs = self.model({name: transformed[name] for name in self._input_names}, training=False)
+        return self._head.predictions(outputs)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples):
         return self.transform_layer(tf.io.parse_example(examples, self._raw_spec))
 
 
-def export_serving_model(model, tf_transform_output, export_dir: str, role: ClusterRole) -> None:
+def export_serving_model(
+    model, tf_transform_output, task: TaskSpec, head: Head, export_dir: str, role: ClusterRole
+) -> None:
     """Saves the serving SavedModel to export_dir on the chief.
 
     Other workers save to a scratch folder that is then deleted: saving
     distributed variables can involve collective ops every worker must join.
     """
-    module = _ServingModule(model, tf_transform_output)
+    module = _ServingModule(model, tf_transform_output, task, head, list(model.input))
     target = scratch_dir(export_dir, role)
     signatures = {
         SERVING_SIGNATURE: module.serve.get_concrete_function(),

@@ -1,8 +1,10 @@
 """`preprocessing_fn` for the Transform component: one definition for training and serving.
 
-Full-pass analyzers run on Beam over the training split; their results
-(means, variances, quantiles, vocabularies) are baked into the transform graph
-that the exported model applies to raw serving requests.
+It reads the resolved task (trainer/features.py) from custom_config and
+transforms each model input by its kind. Full-pass analyzers run on Beam over
+the training data; their results (means, variances, quantiles, vocabularies)
+are baked into the transform graph that the exported model applies to raw
+serving requests.
 """
 
 from __future__ import annotations
@@ -10,72 +12,100 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import features
-from trainer.features import FeatureKind
+from trainer import features, labels
+from trainer.features import FeatureKind, FeatureSpec, TaskSpec
 
-__all__ = ["MISSING_TOKEN", "NUM_COORDINATE_BUCKETS", "NUM_OOV_BUCKETS", "preprocessing_fn"]
+__all__ = ["MISSING_TOKEN", "NUM_OOV_BUCKETS", "preprocessing_fn", "task_from_config"]
 
-NUM_COORDINATE_BUCKETS = 10
 NUM_OOV_BUCKETS = 1
 # The vocabulary analyzer drops empty tokens, so a missing value needs a visible
 # token to get an id of its own instead of sharing the OOV bucket.
 MISSING_TOKEN = "<missing>"
 
 
-def preprocessing_fn(inputs: dict) -> dict:
+def task_from_config(custom_config: dict) -> TaskSpec:
+    """The TaskSpec a component received in its custom_config.
+
+    Raises:
+      ValueError: If custom_config has no task, naming the key the pipeline sets.
+    """
+    if not custom_config or features.TASK_KEY not in custom_config:
+        raise ValueError(
+            f"custom_config has no {features.TASK_KEY!r}: the pipeline passes the resolved task there "
+            "(pipelines/pipeline.py); a hand-built component must pass it too"
+        )
+    return TaskSpec.model_validate(custom_config[features.TASK_KEY])
+
+
+def preprocessing_fn(inputs: dict, custom_config: dict) -> dict:
     """Maps raw features to model inputs and derives the label.
 
-    Numerics: log1p (fares and distances are heavy-tailed) then z-score.
-    Coordinates: quantile bucket 1..N, 0 when missing.
-    Categoricals (ints and strings): vocabulary ids, with an OOV bucket for
-    values first seen at serving time; a missing value is its own token.
-    Label (training only): tips > TIP_FRACTION_THRESHOLD * fare.
+    Numeric: optional clip and log1p, then z-score over present values; a
+    missing value becomes 0 (the mean) and `<name>_present` says so.
+    Bucketized: quantile bucket 1..N over present values, 0 when missing.
+    Categorical: vocabulary ids with an OOV bucket for values first seen at
+    serving time; a missing value is its own token.
+    Label: 0/1 (binary), class ids of the label's vocabulary (multiclass) or
+    the value (regression).
     """
+    task = task_from_config(custom_config)
     outputs = {}
-    for name in features.feature_names(FeatureKind.NUMERIC):
-        value, _ = _dense(inputs[name], default=0.0)
-        value = tf.math.log1p(tf.maximum(tf.cast(value, tf.float32), 0.0))
-        outputs[features.transformed_name(name)] = tft.scale_to_z_score(value)
-    for name in features.feature_names(FeatureKind.COORDINATE):
-        value, present = _dense(inputs[name], default=0.0)
-        # Missing coordinates take the mean so they do not skew the quantiles,
-        # then get bucket 0 of their own.
-        filled = tf.where(present, value, tft.mean(inputs[name]))
-        buckets = tft.bucketize(filled, num_buckets=NUM_COORDINATE_BUCKETS)
-        outputs[features.transformed_name(name)] = tf.where(present, buckets + 1, tf.zeros_like(buckets))
-    for name in features.feature_names(FeatureKind.CATEGORICAL_INT) + features.feature_names(
-        FeatureKind.CATEGORICAL_STRING
-    ):
-        tokens = _tokens(inputs[name])
-        outputs[features.transformed_name(name)] = tft.compute_and_apply_vocabulary(
-            tokens, num_oov_buckets=NUM_OOV_BUCKETS, vocab_filename=name
-        )
-    if features.LABEL_SOURCE in inputs:
-        tips, _ = _dense(inputs[features.LABEL_SOURCE], default=0.0)
-        fare, _ = _dense(inputs["fare"], default=0.0)
-        outputs[features.LABEL_KEY] = tf.cast(features.is_big_tipper(tips, fare), tf.int64)
+    for feature in task.features:
+        outputs.update(_transform_feature(inputs[feature.name], feature))
+    outputs[features.LABEL_KEY] = _encode_label(labels.label_values(inputs, task.label), task)
     return outputs
 
 
-def _dense(tensor, default) -> tuple[tf.Tensor, tf.Tensor]:
-    """A [batch] tensor from a [batch, 1] dense or sparse input, and a mask of present values."""
-    if isinstance(tensor, tf.SparseTensor):
-        shape = [tensor.dense_shape[0], 1]
-        default = tf.cast(default, tensor.values.dtype) if tensor.dtype != tf.string else default
-        values = tf.sparse.to_dense(tf.SparseTensor(tensor.indices, tensor.values, shape), default)
-        present = tf.sparse.to_dense(
-            tf.SparseTensor(tensor.indices, tf.ones_like(tensor.values, dtype=tf.bool), shape), False
+def _transform_feature(tensor, feature: FeatureSpec) -> dict[str, tf.Tensor]:
+    name = features.transformed_name(feature.name)
+    if feature.kind is FeatureKind.CATEGORICAL:
+        ids = tft.compute_and_apply_vocabulary(
+            tokens(tensor),
+            top_k=feature.top_k,
+            num_oov_buckets=NUM_OOV_BUCKETS,
+            vocab_filename=features.vocabulary_name(feature.name),
         )
-        return tf.squeeze(values, axis=1), tf.squeeze(present, axis=1)
-    values = tf.squeeze(tensor, axis=1)
-    return values, tf.ones_like(values, dtype=tf.bool)
+        return {name: ids}
+    values, present = labels.dense(tensor, default=0)
+    values = tf.cast(values, tf.float32)
+    if feature.clip_min is not None or feature.clip_max is not None:
+        low = feature.clip_min if feature.clip_min is not None else values.dtype.min
+        high = feature.clip_max if feature.clip_max is not None else values.dtype.max
+        values = tf.clip_by_value(values, low, high)
+    if feature.log1p:
+        values = tf.math.log1p(values)
+    observed = tf.boolean_mask(values, present)
+    if feature.kind is FeatureKind.BUCKETIZED:
+        boundaries = tft.quantiles(observed, num_buckets=feature.num_buckets, epsilon=0.01)
+        buckets = tft.apply_buckets(values, boundaries)
+        return {name: tf.where(present, buckets + 1, tf.zeros_like(buckets))}
+    mean, variance = tft.mean(observed), tft.var(observed)
+    scaled = tf.math.divide_no_nan(values - mean, tf.sqrt(variance))
+    result = {name: tf.where(present, scaled, tf.zeros_like(scaled))}
+    if feature.optional:
+        result[features.presence_name(feature.name)] = tf.cast(present, tf.float32)
+    return result
 
 
-def _tokens(tensor) -> tf.Tensor:
-    """Categorical values as strings, with missing (or empty) values as MISSING_TOKEN."""
+def tokens(tensor) -> tf.Tensor:
+    """Categorical values as strings, with missing (or blank) values as MISSING_TOKEN."""
     default = "" if tensor.dtype == tf.string else 0
-    values, present = _dense(tensor, default=default)
+    values, present = labels.dense(tensor, default=default)
     if values.dtype != tf.string:
         values = tf.strings.as_string(values)
     present = tf.logical_and(present, tf.strings.length(tf.strings.strip(values)) > 0)
     return tf.where(present, values, tf.fill(tf.shape(values), MISSING_TOKEN))
+
+
+def _encode_label(values: tf.Tensor, task: TaskSpec) -> tf.Tensor:
+    if task.type == "binary":
+        return labels.binary_label(values, task.label.positive_class)
+    if task.type == "regression":
+        return tf.cast(values, tf.float32)
+    if values.dtype.is_floating:  # a numeric expression: its values are class numbers
+        values = tf.cast(tf.round(values), tf.int64)
+    # Class ids follow the label's vocabulary (most frequent first); a class first
+    # seen outside the training data gets -1, which counts as a wrong prediction.
+    return tft.compute_and_apply_vocabulary(
+        tokens(values), num_oov_buckets=0, default_value=-1, vocab_filename=features.LABEL_VOCABULARY
+    )

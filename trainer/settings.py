@@ -13,10 +13,20 @@ import pydantic
 
 from trainer.hyperparameters import Hyperparameters
 
-__all__ = ["SETTINGS_KEY", "TrainingSettings", "TuningSettings"]
+__all__ = [
+    "SETTINGS_KEY",
+    "FeatureOverride",
+    "FeatureSelection",
+    "TaskSettings",
+    "TaskType",
+    "TrainingSettings",
+    "TuningSettings",
+]
 
 # The key under which settings travel in a component's custom_config.
 SETTINGS_KEY = "settings"
+
+TaskType = Literal["binary", "multiclass", "regression"]
 
 
 class _Settings(pydantic.BaseModel):
@@ -72,3 +82,72 @@ class TuningSettings(_Settings):
     max_trials: int = pydantic.Field(ge=1)
     steps_per_trial: int = pydantic.Field(ge=1)
     num_workers: int = pydantic.Field(default=1, ge=1)
+
+
+class FeatureOverride(_Settings):
+    """How one input is transformed, where the schema's default is not wanted.
+
+    Attributes:
+      kind: `numeric` (z-score), `bucketized` (quantile buckets) or
+        `categorical` (vocabulary with an OOV bucket); default from the schema.
+      num_buckets: Quantile buckets of a bucketized input (default 10).
+      log1p: Apply log(1 + x) before scaling (heavy-tailed values); the schema
+        must bound the values at 0 or above, or set clip_min.
+      clip_min: Values below are raised to it (before log1p).
+      clip_max: Values above are lowered to it.
+      top_k: A categorical input keeps only its k most frequent values; the rest share the OOV bucket.
+    """
+
+    kind: Literal["numeric", "bucketized", "categorical"] | None = None
+    num_buckets: int | None = pydantic.Field(default=None, ge=2)
+    log1p: bool = False
+    clip_min: float | None = None
+    clip_max: float | None = None
+    top_k: int | None = pydantic.Field(default=None, ge=1)
+
+
+class FeatureSelection(_Settings):
+    """Which schema features the model reads, and how.
+
+    Attributes:
+      exclude: Schema features the model must not read (ids, timestamps, leaks).
+      overrides: Per-feature changes to the transform the schema implies.
+    """
+
+    exclude: tuple[str, ...] = pydantic.Field(default=(), strict=False)
+    overrides: dict[str, FeatureOverride] = {}
+
+
+class TaskSettings(_Settings):
+    """What the model predicts: the `task:` section of the pipeline config.
+
+    Attributes:
+      type: `binary`, `multiclass` or `regression`.
+      label: The column to predict or, with label_expression or label_fn, the
+        name of the derived label.
+      label_expression: Derives the label from raw columns, e.g.
+        `revenue > 1.5 * cost` (see trainer/expressions.py for the language).
+      label_fn: The extension point for labels an expression cannot say: the
+        dotted path of a function `(raw inputs) -> label tensor`, run inside Transform.
+      positive_class: Binary only: the label value that counts as positive
+        (required for a string label; default 1 or true otherwise).
+      features: Which schema features are model inputs (default: every feature
+        available at serving, except the label and its sources) and overrides.
+      slices: Features the Evaluator reports metrics for, value by value.
+    """
+
+    type: TaskType
+    label: str = pydantic.Field(min_length=1)
+    label_expression: str | None = None
+    label_fn: str | None = None
+    positive_class: str | int | bool | None = None
+    features: FeatureSelection = FeatureSelection()
+    slices: tuple[str, ...] = pydantic.Field(default=(), strict=False)
+
+    @pydantic.model_validator(mode="after")
+    def _one_label_source(self) -> TaskSettings:
+        if self.label_expression and self.label_fn:
+            raise ValueError("set label_expression or label_fn, not both")
+        if self.positive_class is not None and self.type != "binary":
+            raise ValueError(f"positive_class applies to binary tasks only; type is {self.type}")
+        return self

@@ -15,8 +15,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from trainer import data, export, model, strategy
+from trainer import data, export, heads, model, strategy
+from trainer.features import TaskSpec
 from trainer.hyperparameters import Hyperparameters
+from trainer.preprocessing import task_from_config
 from trainer.settings import SETTINGS_KEY, TrainingSettings
 from trainer.training import DistributedTrainer, EvalMetrics, StepHook, TrainingResult
 
@@ -37,6 +39,7 @@ class TrainingJob:
     model_run_dir: str
     settings: TrainingSettings
     hparams: Hyperparameters
+    task: TaskSpec
     tf_config: Mapping[str, Any] | None = None
 
 
@@ -68,6 +71,7 @@ def run_fn(fn_args) -> None:
         model_run_dir=fn_args.model_run_dir,
         settings=settings,
         hparams=hparams,
+        task=task_from_config(fn_args.custom_config),
         tf_config=strategy.parse_tf_config(os.environ.get("TF_CONFIG")),
     )
     run_training(job)
@@ -91,11 +95,18 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     distribution = strategy.create_strategy(kind, job.settings.tpu_address)
     transform_output = tft.TFTransformOutput(job.transform_output)
     feature_spec = transform_output.transformed_feature_spec()
-    sizes = data.vocabulary_sizes(transform_output)
+    inputs = model.model_inputs(job.task, data.vocabulary_sizes(transform_output, job.task))
+    head = heads.make_head(job.task.type, transform_output, job.train_files)
     checkpoint_dir = checkpoint_dir_for(job)
 
     trainer = DistributedTrainer(
-        distribution, role, job.settings, lambda: model.build_model(job.hparams, sizes), job.hparams, checkpoint_dir
+        distribution,
+        role,
+        job.settings,
+        lambda: model.build_model(job.hparams, inputs, head.num_outputs),
+        job.hparams,
+        checkpoint_dir,
+        head,
     )
     training = trainer.fit(
         lambda context: data.make_dataset(
@@ -106,7 +117,7 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     )
     eval_dataset = data.make_dataset(job.eval_files, feature_spec, job.settings.eval_batch_size, training=False)
     metrics = trainer.evaluate(eval_dataset, log_dir=os.path.join(job.model_run_dir, "eval"))
-    export.export_serving_model(trainer.model, transform_output, job.serving_model_dir, role)
+    export.export_serving_model(trainer.model, transform_output, job.task, head, job.serving_model_dir, role)
     report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief)
     if role.is_chief:
         _write_report(report, os.path.join(job.model_run_dir, REPORT_FILE))
@@ -126,6 +137,7 @@ def checkpoint_dir_for(job: TrainingJob) -> str:
         "eval_files": sorted(job.eval_files),
         "transform_output": job.transform_output,
         "hparams": job.hparams.model_dump(),
+        "task": job.task.model_dump(mode="json"),
         "train_steps": job.settings.train_steps,
         "batch_size": job.settings.batch_size,
         "seed": job.settings.seed,

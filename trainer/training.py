@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from trainer.heads import Head
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 from trainer.strategy import ClusterRole
@@ -36,12 +37,11 @@ DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
 
 @dataclasses.dataclass(frozen=True)
 class EvalMetrics:
-    """Metrics over the whole eval split."""
+    """Metrics over the whole eval split: the loss and the head's metrics (AUC, accuracy, RMSE ...)."""
 
     loss: float
-    auc: float
-    accuracy: float
     num_examples: int
+    metrics: dict[str, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +52,6 @@ class TrainingResult:
     resumed_from_step: int
     num_replicas: int
     examples_per_second: float
-
-
-def _per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Binary cross-entropy of each example (rank-1 labels and logits)."""
-    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32), logits=logits)
 
 
 def scratch_dir(shared_dir: str, role: ClusterRole) -> str:
@@ -80,9 +75,10 @@ class DistributedTrainer:
         build_model: Callable[[], keras.Model],
         hparams: Hyperparameters,
         checkpoint_dir: str,
+        head: Head,
     ):
         self.strategy, self.role, self.settings = strategy, role, settings
-        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_dir, self.head = checkpoint_dir, head
         keras.utils.set_random_seed(settings.seed)
         with strategy.scope():
             self.model = build_model()
@@ -90,9 +86,8 @@ class DistributedTrainer:
             # Built now, not at the first step, so a checkpoint restores its slots.
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        # Host-side metrics, fed with the predictions of all replicas.
-        self._train_auc = keras.metrics.AUC(name="auc")
-        self._train_accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        # Host-side metrics, fed with the outputs of all replicas.
+        self._train_metrics = head.new_metrics()
         self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
 
     def restore(self) -> int:
@@ -144,35 +139,33 @@ class DistributedTrainer:
         return TrainingResult(int(self.step.numpy()), resumed_from, self.strategy.num_replicas_in_sync, rate)
 
     def evaluate(self, dataset: tf.data.Dataset, log_dir: str | None = None) -> EvalMetrics:
-        """Loss, AUC and accuracy over one pass of `dataset`, on this worker alone.
+        """The loss and the head's metrics over one pass of `dataset`, on this worker alone.
 
         Every worker evaluates the whole split, so all agree on the result
         without collective ops that uneven shards could deadlock.
         """
         predict = tf.function(lambda features: self.model(features, training=False))
-        auc, accuracy, loss_sum, count = keras.metrics.AUC(), keras.metrics.BinaryAccuracy(), 0.0, 0
+        metrics, loss_sum, count = self.head.new_metrics(), 0.0, 0
         for features, labels in dataset:
-            logits = predict(features)
-            probabilities = tf.sigmoid(logits)
-            auc.update_state(labels, probabilities)
-            accuracy.update_state(labels, probabilities)
-            loss_sum += float(tf.reduce_sum(_per_example_loss(labels, logits)))
+            outputs = predict(features)
+            self.head.update_metrics(metrics, labels, outputs)
+            loss_sum += float(tf.reduce_sum(self.head.per_example_loss(labels, outputs)))
             count += int(tf.shape(labels)[0])
-        metrics = EvalMetrics(loss_sum / max(count, 1), float(auc.result()), float(accuracy.result()), count)
+        result = EvalMetrics(loss_sum / max(count, 1), count, self.head.result(metrics))
         if log_dir:
             with self._summary_writer(log_dir).as_default():
                 step = int(self.step.numpy())
-                for name in ("loss", "auc", "accuracy"):
-                    tf.summary.scalar(name, getattr(metrics, name), step=step)
-        return metrics
+                for name, value in {"loss": result.loss, **result.metrics}.items():
+                    tf.summary.scalar(name, value, step=step)
+        return result
 
     def _make_train_step(self) -> Callable[[Iterator], tf.Tensor]:
         global_batch = self.settings.batch_size
 
         def replica_step(features, labels):
             with tf.GradientTape() as tape:
-                logits = self.model(features, training=True)
-                per_example = _per_example_loss(labels, logits)
+                outputs = self.model(features, training=True)
+                per_example = self.head.per_example_loss(labels, outputs)
                 # Scaled to the global batch: summing over replicas gives the mean.
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             gradients = tape.gradient(loss, self.model.trainable_variables)
@@ -181,16 +174,15 @@ class DistributedTrainer:
             # gradients in one all-reduce are 4x faster with 2 workers (benchmarks/multi_worker.py).
             gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
-            return loss, labels, tf.sigmoid(logits)
+            return loss, labels, outputs
 
         @tf.function
         def train_step(iterator):
             features, labels = next(iterator)
-            loss, labels, probabilities = self.strategy.run(replica_step, args=(features, labels))
+            loss, labels, outputs = self.strategy.run(replica_step, args=(features, labels))
             all_labels = self.strategy.gather(labels, axis=0)
-            all_probabilities = self.strategy.gather(probabilities, axis=0)
-            self._train_auc.update_state(all_labels, all_probabilities)
-            self._train_accuracy.update_state(all_labels, all_probabilities)
+            all_outputs = self.strategy.gather(outputs, axis=0)
+            self.head.update_metrics(self._train_metrics, all_labels, all_outputs)
             self.step.assign_add(1)
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
 
@@ -198,13 +190,13 @@ class DistributedTrainer:
 
     def _write_train_scalars(self, step: int, loss: float, examples_per_second: float) -> None:
         tf.summary.scalar("loss", loss, step=step)
-        tf.summary.scalar("auc", self._train_auc.result(), step=step)
-        tf.summary.scalar("accuracy", self._train_accuracy.result(), step=step)
+        for name, metric in self._train_metrics.items():
+            tf.summary.scalar(name, metric.result(), step=step)
         # Under MultiWorkerMirroredStrategy the Keras variable wraps a MirroredVariable: read it as a tensor.
         tf.summary.scalar("learning_rate", tf.convert_to_tensor(self.optimizer.learning_rate.value), step=step)
         tf.summary.scalar("examples_per_second", examples_per_second, step=step)
-        self._train_auc.reset_state()
-        self._train_accuracy.reset_state()
+        for metric in self._train_metrics.values():
+            metric.reset_state()
 
     def _save(self, manager: tf.train.CheckpointManager, step: int) -> None:
         manager.save(checkpoint_number=step)

@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 import keras
 import keras_tuner
 from absl import logging
 
-from trainer import data, model
+from trainer import data, heads, model
+from trainer.heads import Head
 from trainer.hyperparameters import Hyperparameters
+from trainer.model import ModelInput
+from trainer.preprocessing import task_from_config
 from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
 
-__all__ = ["OBJECTIVE", "TENSORBOARD_DIR", "TUNING_KEY", "build_tuner", "compiled_model", "search_space", "tuner_fn"]
+__all__ = ["TENSORBOARD_DIR", "TUNING_KEY", "build_tuner", "compiled_model", "search_space", "tuner_fn"]
 
 # Where TuningSettings travel in the Tuner's custom_config (TrainingSettings under SETTINGS_KEY).
 TUNING_KEY = "tuning"
-OBJECTIVE = keras_tuner.Objective("val_auc", direction="max")
 # Under the tuner's working dir; KerasTuner writes one run (with HParams) per trial.
 TENSORBOARD_DIR = "tensorboard"
-_PROJECT = "taxi"
+_PROJECT = "search"
 _HYPERBAND_MAX_EPOCHS = 3
 
 
@@ -42,18 +44,18 @@ def search_space(hp: keras_tuner.HyperParameters) -> Hyperparameters:
     )
 
 
-def compiled_model(hp: keras_tuner.HyperParameters, vocabulary_sizes: Mapping[str, int]) -> keras.Model:
-    """The Trainer's model at this point of the search, compiled for `fit`.
+def compiled_model(hp: keras_tuner.HyperParameters, inputs: Sequence[ModelInput], head: Head) -> keras.Model:
+    """The Trainer's model at this point of the search, compiled for `fit` with the head's loss.
 
     KerasTuner trains with `Model.fit` in one process (no multi-worker
     strategy), where Keras 3's fit works.
     """
     hparams = search_space(hp)
-    built = model.build_model(hparams, vocabulary_sizes)
+    built = model.build_model(hparams, inputs, head.num_outputs)
     built.compile(
         optimizer=keras.optimizers.Adam(learning_rate=hparams.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.AUC(from_logits=True, name="auc"), keras.metrics.BinaryAccuracy(threshold=0.0)],
+        loss=head.keras_loss(),
+        metrics=head.keras_metrics(),
     )
     return built
 
@@ -79,13 +81,14 @@ class Hyperband(_TrialReporting, keras_tuner.Hyperband):
 
 
 def build_tuner(
-    tuning: TuningSettings, vocabulary_sizes: Mapping[str, int], directory: str, seed: int
+    tuning: TuningSettings, inputs: Sequence[ModelInput], head: Head, directory: str, seed: int
 ) -> keras_tuner.Tuner:
-    """The KerasTuner tuner of the configured algorithm, over `compiled_model`."""
-    hypermodel = functools.partial(compiled_model, vocabulary_sizes=vocabulary_sizes)
+    """The KerasTuner tuner of the configured algorithm over `compiled_model`, towards the head's objective."""
+    hypermodel = functools.partial(compiled_model, inputs=inputs, head=head)
+    name, direction = head.objective
     common = {
         "hypermodel": hypermodel,
-        "objective": OBJECTIVE,
+        "objective": keras_tuner.Objective(name, direction=direction),
         "directory": directory,
         "project_name": _PROJECT,
         "seed": seed,
@@ -105,9 +108,12 @@ def tuner_fn(fn_args):
     model.check_keras_3()
     tuning = TuningSettings.model_validate(fn_args.custom_config[TUNING_KEY])
     training = TrainingSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
+    task = task_from_config(fn_args.custom_config)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     feature_spec = transform_output.transformed_feature_spec()
-    tuner = build_tuner(tuning, data.vocabulary_sizes(transform_output), fn_args.working_dir, training.seed)
+    inputs = model.model_inputs(task, data.vocabulary_sizes(transform_output, task))
+    head = heads.make_head(task.type, transform_output, fn_args.train_files)
+    tuner = build_tuner(tuning, inputs, head, fn_args.working_dir, training.seed)
     fit_kwargs = {
         "x": data.make_dataset(fn_args.train_files, feature_spec, training.batch_size, True, seed=training.seed),
         "validation_data": data.make_dataset(fn_args.eval_files, feature_spec, training.eval_batch_size, False),

@@ -103,13 +103,17 @@ def test_run_and_schedule_go_into_the_configured_experiment(tmp_path):
     client.create_run_from_pipeline_package.return_value = mock.Mock(run_id="r-1")
     assert kubeflow_runner.run_now(client, config, "spec.yaml", "taxi-now") == "r-1"
     client.create_run_from_pipeline_package.assert_called_once_with(
-        pipeline_file="spec.yaml", arguments={}, run_name="taxi-now", experiment_name="taxi", namespace="team-a"
+        pipeline_file="spec.yaml",
+        arguments={},
+        run_name="taxi-now",
+        experiment_name="taxi-kubeflow",
+        namespace="team-a",
     )
 
     client.create_experiment.return_value = mock.Mock(experiment_id="e-1")
     client.create_recurring_run.return_value = mock.Mock(recurring_run_id="rr-1")
     assert kubeflow_runner.schedule(client, config, "spec.yaml", "taxi-recurring") == "rr-1"
-    client.create_experiment.assert_called_once_with("taxi", namespace="team-a")
+    client.create_experiment.assert_called_once_with("taxi-kubeflow", namespace="team-a")
     client.create_recurring_run.assert_called_once_with(
         experiment_id="e-1",
         job_name="taxi-recurring",

@@ -27,8 +27,8 @@ from components.launcher import WorkerFailedError, local
 from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.tuner.executor import Executor as TunerExecutor
 from components.tuner.executor import search_dir
-from tests.conftest import serialized_examples
-from trainer import features, task, tuning
+from tests.conftest import serialized_examples, task_config
+from trainer import task, tuning
 from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
@@ -62,6 +62,7 @@ def _train(
     }
     custom_config = {
         SETTINGS_KEY: TrainingSettings(**values).model_dump(mode="json"),
+        **task_config(),
         NUM_WORKERS_KEY: num_workers,
         LAUNCHER_KEY: {"backend": "local", "max_restarts": max_restarts, "timeout_seconds": 600},
     }
@@ -131,9 +132,7 @@ def _check_serving(serving_dir: str, transformed) -> None:
     """The same serving check as the single-worker model: raw examples in, probabilities out."""
     loaded = tf.saved_model.load(serving_dir)
     rows = transformed.raw_eval_rows[:64]
-    out = loaded.signatures["serving_default"](
-        examples=tf.constant(serialized_examples(rows, drop=(features.LABEL_SOURCE,)))
-    )
+    out = loaded.signatures["serving_default"](examples=tf.constant(serialized_examples(rows, drop=("tips",))))
     probabilities = out["probabilities"].numpy()
     assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
     cash = np.array([row["payment_type"] == "Cash" for row in rows])
@@ -144,7 +143,7 @@ def test_one_and_two_workers_reach_the_same_quality(transformed, tmp_path, two_w
     one, _ = _train(transformed, tmp_path / "one", num_workers=1)
     two = two_workers[0]
     assert one["training"]["num_replicas"] == 1 and two["training"]["num_replicas"] == 2
-    auc_one, auc_two = one["eval_metrics"]["auc"], two["eval_metrics"]["auc"]
+    auc_one, auc_two = one["eval_metrics"]["metrics"]["auc"], two["eval_metrics"]["metrics"]["auc"]
     assert abs(auc_one - auc_two) <= 0.01, (auc_one, auc_two)
     print(
         f"\neval AUC 1 worker {auc_one:.4f}, 2 workers {auc_two:.4f}; examples/s "
@@ -206,6 +205,7 @@ def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, t
     custom_config = {
         SETTINGS_KEY: TrainingSettings(train_steps=10, batch_size=128).model_dump(mode="json"),
         tuning.TUNING_KEY: TuningSettings(max_trials=max_trials, steps_per_trial=40).model_dump(mode="json"),
+        **task_config(),
         NUM_WORKERS_KEY: 2,
         LAUNCHER_KEY: {"backend": "local", "timeout_seconds": 600},
     }

@@ -23,9 +23,10 @@ from tests.conftest import (
     build_config,
     config_overrides,
     node_executions,
+    taxi_task,
     write_input,
 )
-from trainer import features
+from trainer import expressions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -60,7 +61,13 @@ def good_run(sample_input, tmp_path_factory):
 
 
 # For runs that only need to get through the pipeline, not to tune or train well.
-FAST = ("tuner.enabled=false", "trainer.train_steps=40", "evaluator.min_auc=0.0")
+FAST = ("tuner.enabled=false", "trainer.train_steps=40", "evaluator.threshold=0.0")
+
+
+def _big_tipper(tips: float, fare: float) -> bool:
+    """The sample's label, computed by the config's own expression (NumPy backend)."""
+    expression = expressions.parse(taxi_task().label.expression)
+    return bool(expression.evaluate({"tips": tips, "fare": fare}, expressions.NUMPY_OPS))
 
 
 def _only_artifact_dir(root: pathlib.Path, component: str, output: str) -> pathlib.Path:
@@ -141,7 +148,7 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     ]
     probabilities = loaded.signatures["serving_default"](examples=tf.constant(requests))["probabilities"].numpy()
     assert probabilities.shape == (50,) and ((probabilities >= 0) & (probabilities <= 1)).all()
-    labels = [features.is_big_tipper(float(row["tips"]), float(row["fare"])) for row in rows]
+    labels = [_big_tipper(float(row["tips"]), float(row["fare"])) for row in rows]
     predicted = [p > 0.5 for p in probabilities]
     assert sum(p == y for p, y in zip(predicted, labels, strict=True)) >= 40, (
         "the pushed model predicts like the evaluated one"
@@ -169,10 +176,10 @@ def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_
     for example in _split_examples(_only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval"):
         feature = example.features.feature
         scores.append(float(feature["payment_type"].bytes_list.value == [b"Credit Card"]))
-        labels.append(features.is_big_tipper(feature["tips"].float_list.value[0], feature["fare"].float_list.value[0]))
+        labels.append(_big_tipper(feature["tips"].float_list.value[0], feature["fare"].float_list.value[0]))
     rule_auc = _rank_auc(scores, labels)
     model_auc = _eval_result(root)[0]["auc"]
-    assert 0.9 < rule_auc < config.evaluator.min_auc <= model_auc, (rule_auc, model_auc)
+    assert 0.9 < rule_auc < config.evaluator.threshold <= model_auc, (rule_auc, model_auc)
 
 
 def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
@@ -183,6 +190,7 @@ def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
     assert list((model_run / "eval").glob("events.out.tfevents.*"))
     report = json.loads((model_run / "training_report.json").read_text())
     assert report["training"]["final_step"] == config.trainer.train_steps
+    assert set(report["eval_metrics"]["metrics"]) == {"auc", "accuracy"}
     tuner_search = _only_artifact_dir(root, "Tuner", "tuner_results") / "search" / "tensorboard"
     trial_runs = [path for path in tuner_search.iterdir() if path.is_dir()]
     assert len(trial_runs) == config.tuner.max_trials
@@ -209,7 +217,7 @@ def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(goo
     config, _, output_dir = good_run
     serving_root = pathlib.Path(config.pusher.serving_root)
     before = {path: path.stat().st_mtime_ns for path in serving_root.rglob("*")}
-    strict = build_config(pathlib.Path(config.input.tfrecord_path).parent, output_dir, "evaluator.min_auc=0.999")
+    strict = build_config(pathlib.Path(config.input.path).parent, output_dir, "evaluator.threshold=0.999")
 
     timings = {t.component_id: t for t in local_runner.run(strict)}
 
@@ -257,8 +265,8 @@ def test_bad_data_stops_the_run_at_the_gate(mutate, input_format, expected, samp
     if input_format == "csv":
         _write_csv_only(input_dir, rows)
     else:
-        write_input(input_dir, rows)
-    overrides = config_overrides(input_dir, tmp_path / "out", f"input.format={input_format}")
+        write_input(input_dir, rows, formats=("tfrecord",))
+    overrides = config_overrides(input_dir, tmp_path / "out", input_format=input_format)
 
     code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
 
@@ -268,7 +276,7 @@ def test_bad_data_stops_the_run_at_the_gate(mutate, input_format, expected, samp
     assert "DataValidationError: Data validation failed" in captured.err
     for text in expected:
         assert text in captured.err
-    config = build_config(input_dir, tmp_path / "out", f"input.format={input_format}")
+    config = build_config(input_dir, tmp_path / "out", input_format=input_format)
     executions = node_executions(config)
     assert executions["ValidationGate"] == ["FAILED"]
     assert "Trainer" not in executions and "Transform" not in executions
@@ -290,7 +298,7 @@ def _write_csv_only(input_dir: pathlib.Path, rows) -> None:
 
 def test_mixed_types_in_tfrecords_stop_at_statistics(sample_rows, tmp_path):
     input_dir = tmp_path / "input"
-    write_input(input_dir, sample_rows[:3000])
+    write_input(input_dir, sample_rows[:3000], formats=("tfrecord",))
     span_file = input_dir / "tfrecord" / "span-1" / "data.tfrecord.gz"
     records = list(tf.data.TFRecordDataset(str(span_file), compression_type="GZIP").as_numpy_iterator())
     bad = tf.train.Example.FromString(records[5])
@@ -317,12 +325,12 @@ def test_empty_input_folder_is_refused_before_any_run(tmp_path, capsys):
     code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"input.tfrecord_path: no input files in '{empty / 'tfrecord'}'" in err
+    assert f"input.path: no input files in '{empty / 'tfrecord'}'" in err
     assert not (tmp_path / "out" / "metadata.sqlite").exists()
 
 
 def test_tfx_cli_runs_the_pipeline_on_csv_input_to_a_pushed_model(sample_input, tmp_path):
-    config = build_config(sample_input, tmp_path / "out", "input.format=csv", *FAST)
+    config = build_config(sample_input, tmp_path / "out", *FAST, input_format="csv")
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     env = {**os.environ, "LOCAL_HOME": str(tmp_path / "tfx_home"), "PIPELINE_CONFIG": str(config_file)}

@@ -22,8 +22,11 @@ _VALID = textwrap.dedent(
       log_dir: {tmp}/logs
     input:
       format: tfrecord
-      tfrecord_path: {tmp}/data/tfrecord
-      csv_path: {tmp}/data/csv
+      path: {tmp}/data/tfrecord
+    task:
+      type: binary
+      label: big_tipper
+      label_expression: tips > 0.2 * fare
     validation:
       schema_path: {schema}
       fail_on: error
@@ -36,8 +39,7 @@ _VALID = textwrap.dedent(
       train_steps: 100
       batch_size: 32
     evaluator:
-      min_auc: 0.9
-      max_auc_drop: 0.01
+      threshold: 0.9
     pusher:
       serving_root: {tmp}/serving
     """
@@ -65,8 +67,9 @@ def _replace(path: pathlib.Path, old: str, new: str) -> pathlib.Path:
 def test_repo_local_config_loads_with_typed_values():
     config = config_lib.load_config(LOCAL_CONFIG, check_local_paths=False)
     assert config.pipeline.name == "taxi-local"
-    assert config.input.format == "tfrecord"
-    assert config.input.path == config.input.tfrecord_path
+    assert config.input.format == "tfrecord" and config.input.path == "data/taxi/tfrecord"
+    assert config.task.type == "binary" and config.task.label_expression == "tips > 0.2 * fare"
+    assert config.task.features.overrides["fare"].log1p and config.task.slices == ("payment_type",)
     assert config.validation.fail_on == "error"
     assert config.beam.args == ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     assert config.input.train_buckets == 2 and config.input.eval_buckets == 1
@@ -75,7 +78,9 @@ def test_repo_local_config_loads_with_typed_values():
 def test_defaults_fill_optional_keys(config_file):
     config = config_lib.load_config(config_file)
     assert config.pipeline.enable_cache is True
-    assert config.input.span_pattern == "span-{SPAN}/*"
+    assert config.input.pattern == "span-{SPAN}/*" and config.input.has_spans
+    assert config.evaluator.max_relative_drop == 0.01
+    assert config.task.features.exclude == () and config.task.slices == ()
 
 
 def test_override_sets_typed_value(config_file):
@@ -87,8 +92,19 @@ def test_override_sets_typed_value(config_file):
 def test_override_switches_input_format_and_path(config_file, tmp_path):
     (tmp_path / "data" / "csv" / "span-1").mkdir(parents=True)
     (tmp_path / "data" / "csv" / "span-1" / "data.csv").write_text("a\n1\n")
-    config = config_lib.load_config(config_file, ["input.format=csv"])
-    assert config.input.path == str(tmp_path / "data" / "csv")
+    config = config_lib.load_config(config_file, ["input.format=csv", f"input.path={tmp_path}/data/csv"])
+    assert config.input.path == str(tmp_path / "data" / "csv") and config.input.format == "csv"
+
+
+def test_a_flat_file_pattern_needs_no_spans(config_file, tmp_path):
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "part-1.csv").write_text("a\n1\n")
+    config = config_lib.load_config(config_file, [f"input.path={tmp_path}/flat", "input.pattern=*.csv"])
+    assert not config.input.has_spans
+    with pytest.raises(
+        config_lib.ConfigError, match=r"input\.path: no input files in .* match input\.pattern '\*\.tfr'"
+    ):
+        config_lib.load_config(config_file, [f"input.path={tmp_path}/flat", "input.pattern=*.tfr"])
 
 
 def test_override_list_value(config_file):
@@ -134,9 +150,9 @@ def test_pipeline_name_must_be_a_dns_label(config_file):
 
 def test_missing_input_path_names_key_and_file(config_file, tmp_path):
     with pytest.raises(config_lib.ConfigError) as raised:
-        config_lib.load_config(config_file, [f"input.tfrecord_path={tmp_path}/nowhere"])
+        config_lib.load_config(config_file, [f"input.path={tmp_path}/nowhere"])
     message = str(raised.value)
-    assert str(config_file) in message and "input.tfrecord_path" in message and "nowhere" in message
+    assert str(config_file) in message and "input.path" in message and "nowhere" in message
     assert "make data" in message
 
 
@@ -144,9 +160,9 @@ def test_empty_input_folder_names_folder_and_pattern(config_file, tmp_path):
     empty = tmp_path / "empty"
     (empty / "span-1").mkdir(parents=True)
     with pytest.raises(config_lib.ConfigError) as raised:
-        config_lib.load_config(config_file, [f"input.tfrecord_path={empty}"])
+        config_lib.load_config(config_file, [f"input.path={empty}"])
     message = str(raised.value)
-    assert "input.tfrecord_path" in message and str(empty) in message and "span-{SPAN}/*" in message
+    assert "input.path" in message and str(empty) in message and "span-{SPAN}/*" in message
 
 
 def test_missing_schema_names_key(config_file, tmp_path):
@@ -156,13 +172,13 @@ def test_missing_schema_names_key(config_file, tmp_path):
 
 def test_remote_paths_are_not_checked_locally(config_file):
     config = config_lib.load_config(
-        config_file, ["input.tfrecord_path=gs://bucket/taxi", "validation.schema_path=gs://bucket/schema.pbtxt"]
+        config_file, ["input.path=gs://bucket/taxi", "validation.schema_path=gs://bucket/schema.pbtxt"]
     )
     assert config.input.path == "gs://bucket/taxi"
 
 
 def test_local_path_checks_can_be_skipped(config_file):
-    config = config_lib.load_config(config_file, ["input.tfrecord_path=/in/the/image"], check_local_paths=False)
+    config = config_lib.load_config(config_file, ["input.path=/in/the/image"], check_local_paths=False)
     assert config.input.path == "/in/the/image"
 
 
@@ -202,20 +218,61 @@ def test_config_is_frozen(config_file):
         config.pipeline.name = "other"
 
 
-def test_span_pattern_needs_one_span_token(config_file):
-    with pytest.raises(config_lib.ConfigError, match=r"input\.span_pattern: .*\{SPAN\} exactly once"):
-        config_lib.load_config(config_file, ["input.span_pattern=data/*"])
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [("a-{SPAN}/b-{SPAN}", r"\{SPAN\} once at most"), ("/abs/*", "relative to input.path"), ("", "relative")],
+)
+def test_input_pattern_is_checked(config_file, pattern, message):
+    with pytest.raises(config_lib.ConfigError, match=rf"input\.pattern: .*{message}"):
+        config_lib.load_config(config_file, [f"input.pattern='{pattern}'"], check_local_paths=False)
 
 
 def test_span_dir_follows_the_pattern(config_file):
-    config = config_lib.load_config(config_file, ["input.span_pattern=day={SPAN}/part-*"], check_local_paths=False)
-    assert config.input.span_dir("/data", 7) == "/data/day=7"
+    config = config_lib.load_config(
+        config_file, ["input.path=/data", "input.pattern=day={SPAN}/part-*"], check_local_paths=False
+    )
+    assert config.input.span_dir(7) == "/data/day=7"
 
 
 def test_span_dir_needs_a_span_folder(config_file):
-    config = config_lib.load_config(config_file, ["input.span_pattern=data-{SPAN}.csv"], check_local_paths=False)
+    config = config_lib.load_config(config_file, ["input.pattern=data-{SPAN}.csv"], check_local_paths=False)
     with pytest.raises(config_lib.ConfigError, match="no folder with"):
-        config.input.span_dir("/data", 1)
+        config.input.span_dir(1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["evaluator.threshold=1.5"], r"evaluator\.threshold: an AUC floor lies in \[0, 1\], got 1\.5"),
+        (
+            ["task.type=regression", "task.label=fare", "task.label_expression=null", "evaluator.threshold=0"],
+            r"evaluator\.threshold: an RMSE ceiling must be above 0",
+        ),
+    ],
+)
+def test_the_threshold_must_fit_the_task_metric(config_file, overrides, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load_config(config_file, overrides)
+
+
+def test_the_threshold_has_no_default(config_file):
+    _replace(config_file, "  threshold: 0.9\n", "  max_relative_drop: 0.02\n")
+    with pytest.raises(config_lib.ConfigError, match=r"evaluator\.threshold: required key is missing"):
+        config_lib.load_config(config_file)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["task.type=ranking"], r"task\.type: .*'binary', 'multiclass' or 'regression'"),
+        (["task.label_fn=my.labels.fn"], r"task: .*set label_expression or label_fn, not both"),
+        (["task.type=regression", "task.positive_class=yes"], r"positive_class applies to binary tasks only"),
+        (["task.features.overrides.fare.kind=text"], r"task\.features\.overrides\.fare\.kind"),
+    ],
+)
+def test_task_section_errors_name_their_key(config_file, overrides, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.load_config(config_file, overrides)
 
 
 def test_trainer_and_tuner_sections_are_typed(config_file):
@@ -234,7 +291,7 @@ def test_unknown_hyperparameter_names_the_nested_key(config_file):
     ("override", "key"),
     [
         ("trainer.strategy=parameter_server", "trainer.strategy"),
-        ("evaluator.min_auc=1.5", "evaluator.min_auc"),
+        ("evaluator.max_relative_drop=2", "evaluator.max_relative_drop"),
         ("trainer.batch_size=0", "trainer.batch_size"),
         ("tuner.algorithm=grid", "tuner.algorithm"),
     ],

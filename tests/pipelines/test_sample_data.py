@@ -18,13 +18,17 @@ def types() -> dict[str, str]:
     return sample_data.column_types(str(SCHEMA_PATH))
 
 
-@pytest.fixture
-def input_config(tmp_path: pathlib.Path) -> config_lib.InputConfig:
+def _input_config(tmp_path: pathlib.Path, input_format: str) -> config_lib.InputConfig:
     return config_lib.load_config(
         LOCAL_CONFIG,
-        [f"input.csv_path={tmp_path}/csv", f"input.tfrecord_path={tmp_path}/tfrecord"],
+        [f"input.format={input_format}", f"input.path={tmp_path}/{input_format}"],
         check_local_paths=False,
     ).input
+
+
+@pytest.fixture
+def input_config(tmp_path: pathlib.Path) -> config_lib.InputConfig:
+    return _input_config(tmp_path, "tfrecord")
 
 
 def test_column_types_follow_the_schema(types):
@@ -63,10 +67,14 @@ def test_split_into_spans_rejects_bad_counts(sample_rows):
         sample_data.split_into_spans(sample_rows[:3], 4)
 
 
-def test_write_spans_writes_both_formats(sample_rows, types, input_config, tmp_path):
+def test_write_spans_writes_the_configured_format(sample_rows, types, tmp_path):
     rows = sample_rows[:200]
-    written = sample_data.write_spans(sample_data.split_into_spans(rows, 2), input_config, types)
+    written = []
+    for input_format in ("tfrecord", "csv"):
+        spans = sample_data.split_into_spans(rows, 2)
+        written += sample_data.write_spans(spans, _input_config(tmp_path, input_format), types)
     assert sorted(written) == sorted(str(tmp_path / fmt / f"span-{n}") for fmt in ("csv", "tfrecord") for n in (1, 2))
+    assert [path.name for path in (tmp_path / "csv" / "span-1").iterdir()] == ["data.csv"]
     records = [
         tf.train.Example.FromString(record)
         for span in (1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import tensorflow as tf
 
+from tests.conftest import taxi_task
 from trainer import data, features, model
 from trainer.data import ShardPolicy
 
@@ -32,9 +33,12 @@ def test_shard_policy(num_files, num_pipelines, expected):
 
 
 def test_training_batches_have_the_model_inputs_and_an_int_label(transformed, feature_spec):
+    import tensorflow_transform as tft
+
     dataset = data.make_dataset(transformed.train_files, feature_spec, batch_size=32, training=True)
     batch_features, labels = next(iter(dataset))
-    assert set(batch_features) == set(model.input_names())
+    sizes = data.vocabulary_sizes(tft.TFTransformOutput(transformed.transform_output), taxi_task())
+    assert set(batch_features) == {item.name for item in model.model_inputs(taxi_task(), sizes)}
     assert labels.dtype == tf.int64 and tuple(labels.shape) == (32,)
     assert batch_features["fare_xf"].dtype == tf.float32 and batch_features["company_xf"].dtype == tf.int64
     assert all(tuple(value.shape) == (32,) for value in batch_features.values())
@@ -51,15 +55,39 @@ def test_training_repeats_and_evaluation_is_one_ordered_pass(transformed, featur
     assert again == [labels.numpy().tolist() for _, labels in evaluation], "evaluation order must be stable"
 
 
-@pytest.mark.parametrize("num_pipelines", [2, 3], ids=["by_files", "by_records"])
-def test_input_pipelines_split_the_data_without_overlap(transformed, feature_spec, num_pipelines):
-    def fares(pipeline_id):
-        context = tf.distribute.InputContext(num_pipelines, pipeline_id, num_pipelines)
-        dataset = data.make_dataset(transformed.eval_files, feature_spec, 10 * num_pipelines, False, context)
-        return [round(float(v), 6) for batch, _ in dataset for v in batch["fare_xf"].numpy()]
+@pytest.fixture(scope="module")
+def numbered_files(tmp_path_factory) -> list[str]:
+    """Two gzipped files of 1 000 examples each, every example carrying a unique id (its label)."""
+    folder = tmp_path_factory.mktemp("numbered")
+    paths = []
+    for file_index in range(2):
+        path = str(folder / f"part-{file_index}.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+            for offset in range(1000):
+                example = tf.train.Example()
+                example.features.feature[features.LABEL_KEY].int64_list.value.append(file_index * 1000 + offset)
+                example.features.feature["x_xf"].float_list.value.append(0.5)
+                writer.write(example.SerializeToString())
+        paths.append(path)
+    return paths
 
-    per_pipeline = [fares(i) for i in range(num_pipelines)]
-    assert sum(len(values) for values in per_pipeline) == 2000
+
+@pytest.mark.parametrize("num_pipelines", [2, 3], ids=["by_files", "by_records"])
+def test_input_pipelines_split_the_data_without_overlap(numbered_files, num_pipelines):
+    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64), "x_xf": tf.io.FixedLenFeature([], tf.float32)}
+
+    def ids(pipeline_id):
+        context = tf.distribute.InputContext(num_pipelines, pipeline_id, num_pipelines)
+        dataset = data.make_dataset(numbered_files, spec, 10 * num_pipelines, False, context)
+        return [int(value) for _, labels in dataset for value in labels.numpy()]
+
+    per_pipeline = [ids(i) for i in range(num_pipelines)]
+    every_id = [value for values in per_pipeline for value in values]
+    assert len(every_id) == len(set(every_id)), "an example was read by two input pipelines"
+    assert set(every_id) == set(range(2000)), "an example was read by no input pipeline"
+    assert data.choose_shard_policy(2, num_pipelines) is (
+        ShardPolicy.FILES if num_pipelines == 2 else ShardPolicy.RECORDS
+    )
     # Every pipeline gets a fair share: whole files (2 files, 2 pipelines) or every n-th record.
     assert min(len(values) for values in per_pipeline) > 2000 / num_pipelines * 0.8
 

@@ -10,53 +10,62 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, taxi_task
 from trainer import features, model
+from trainer.features import FeatureKind
 from trainer.hyperparameters import Hyperparameters
-from trainer.preprocessing import NUM_COORDINATE_BUCKETS
 
 SIZES = {
-    **{
-        features.transformed_name(n): NUM_COORDINATE_BUCKETS + 1
-        for n in features.feature_names(features.FeatureKind.COORDINATE)
-    },
-    **{
-        features.transformed_name(n): 30
-        for kind in (features.FeatureKind.CATEGORICAL_INT, features.FeatureKind.CATEGORICAL_STRING)
-        for n in features.feature_names(kind)
-    },
+    features.transformed_name(feature.name): 30
+    for feature in taxi_task().features
+    if feature.kind is not FeatureKind.NUMERIC
 }
+INPUTS = model.model_inputs(taxi_task(), SIZES)
 
 
-def _batch(size: int) -> dict[str, np.ndarray]:
+def _batch(size: int, inputs=INPUTS) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    numeric = {features.transformed_name(n) for n in features.feature_names(features.FeatureKind.NUMERIC)}
     return {
-        name: rng.normal(size=size).astype("float32") if name in numeric else rng.integers(0, SIZES[name], size)
-        for name in model.input_names()
+        item.name: rng.integers(0, item.vocabulary_size, size)
+        if item.is_categorical
+        else rng.normal(size=size).astype("float32")
+        for item in inputs
     }
 
 
-def test_inputs_follow_the_registry_with_dtypes():
-    built = model.build_model(Hyperparameters(), SIZES)
-    numeric = {features.transformed_name(n) for n in features.feature_names(features.FeatureKind.NUMERIC)}
-    assert set(built.input) == set(model.input_names())
-    for name, tensor in built.input.items():
-        assert tensor.dtype == ("float32" if name in numeric else "int64"), name
-        assert tuple(tensor.shape) == (None,)
+def test_inputs_follow_the_task_with_dtypes():
+    built = model.build_model(Hyperparameters(), INPUTS, 1)
+    names = {item.name for item in INPUTS}
+    assert set(built.input) == names
+    # An optional numeric feature brings its presence indicator.
+    assert features.presence_name("trip_seconds") in names and features.presence_name("fare") not in names
+    for item in INPUTS:
+        assert built.input[item.name].dtype == ("int64" if item.is_categorical else "float32"), item.name
+        assert tuple(built.input[item.name].shape) == (None,)
 
 
-def test_output_is_one_logit_per_example():
-    built = model.build_model(Hyperparameters(), SIZES)
-    logits = built(_batch(5), training=False)
-    assert tuple(logits.shape) == (5,)
-    assert logits.dtype == "float32"
-    assert np.isfinite(np.asarray(logits)).all()
+@pytest.mark.parametrize(("num_outputs", "shape"), [(1, (5,)), (4, (5, 4))])
+def test_output_is_one_value_per_example_or_one_per_class(num_outputs, shape):
+    built = model.build_model(Hyperparameters(), INPUTS, num_outputs)
+    outputs = built(_batch(5), training=False)
+    assert tuple(outputs.shape) == shape
+    assert outputs.dtype == "float32"
+    assert np.isfinite(np.asarray(outputs)).all()
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [(model.ModelInput("x_xf"),), (model.ModelInput("c_xf", 7),), (model.ModelInput("x_xf"), model.ModelInput("y_xf"))],
+    ids=["one_numeric", "one_categorical", "numeric_only"],
+)
+def test_any_mix_of_inputs_builds(inputs):
+    built = model.build_model(Hyperparameters(), inputs, 3)
+    assert tuple(built(_batch(2, inputs), training=False).shape) == (2, 3)
 
 
 def test_hyperparameters_shape_the_network():
-    small = model.build_model(Hyperparameters(num_layers=1, units=16, dropout=0.0), SIZES)
-    large = model.build_model(Hyperparameters(num_layers=3, units=64, dropout=0.3), SIZES)
+    small = model.build_model(Hyperparameters(num_layers=1, units=16, dropout=0.0), INPUTS, 1)
+    large = model.build_model(Hyperparameters(num_layers=3, units=64, dropout=0.3), INPUTS, 1)
     assert [layer.name for layer in small.layers if layer.name.startswith("hidden_")] == ["hidden_0"]
     assert [layer.units for layer in large.layers if layer.name.startswith("hidden_")] == [64, 64, 64]
     assert not any(layer.name.startswith("dropout_") for layer in small.layers)
@@ -64,10 +73,11 @@ def test_hyperparameters_shape_the_network():
 
 
 def test_embedding_never_wider_than_its_vocabulary():
-    built = model.build_model(Hyperparameters(embedding_dim=16), SIZES)
+    built = model.build_model(Hyperparameters(embedding_dim=16), INPUTS, 1)
     day = built.get_layer(f"{features.transformed_name('trip_start_day')}_embedding")
     assert day.output_dim == 16
-    tiny = model.build_model(Hyperparameters(embedding_dim=16), {**SIZES, "trip_start_day_xf": 4})
+    tiny_inputs = model.model_inputs(taxi_task(), {**SIZES, "trip_start_day_xf": 4})
+    tiny = model.build_model(Hyperparameters(embedding_dim=16), tiny_inputs, 1)
     assert tiny.get_layer("trip_start_day_xf_embedding").output_dim == 4
 
 
@@ -75,7 +85,7 @@ def test_missing_vocabulary_size_is_named():
     sizes = dict(SIZES)
     del sizes["company_xf"]
     with pytest.raises(ValueError, match="no vocabulary size for categorical input 'company_xf'"):
-        model.build_model(Hyperparameters(), sizes)
+        model.model_inputs(taxi_task(), sizes)
 
 
 @pytest.mark.parametrize(
@@ -92,9 +102,9 @@ def test_one_keras_whatever_the_import_order(imports):
     code = f"""{imports}
 import keras, tensorflow as tf
 from trainer import model
-from tests.trainer.test_model import SIZES
+from tests.trainer.test_model import INPUTS
 from trainer.hyperparameters import Hyperparameters
-built = model.build_model(Hyperparameters(), SIZES)
+built = model.build_model(Hyperparameters(), INPUTS, 1)
 print(tf.keras.__name__, isinstance(built, keras.Model), type(built).__module__, keras.__version__)
 """
     # Without the flag: this test process has imported tensorflow_transform, which set it.

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
-from tests.conftest import serialized_examples
-from trainer import export, features, task
+from tests.conftest import serialized_examples, taxi_task
+from trainer import export, task
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 
@@ -33,6 +33,7 @@ def _job(transformed, dirs, tf_config=None, **settings) -> task.TrainingJob:
         model_run_dir=dirs["model_run_dir"],
         settings=TrainingSettings(**values),
         hparams=Hyperparameters(),
+        task=taxi_task(),
         tf_config=tf_config,
     )
 
@@ -49,10 +50,10 @@ def test_training_learns_and_reports(trained):
     assert report.training.final_step == 300 and report.training.resumed_from_step == 0
     assert report.training.num_replicas == 1 and report.strategy == "default"
     assert report.eval_metrics.num_examples == 2000
-    assert report.eval_metrics.auc > 0.9, "well above the 0.5 of a model that learned nothing"
+    assert report.eval_metrics.metrics["auc"] > 0.9, "well above the 0.5 of a model that learned nothing"
     assert report.training.examples_per_second > 0
     saved = json.loads(open(os.path.join(dirs["model_run_dir"], task.REPORT_FILE)).read())
-    assert saved["eval_metrics"]["auc"] == pytest.approx(report.eval_metrics.auc)
+    assert saved["eval_metrics"]["metrics"]["auc"] == pytest.approx(report.eval_metrics.metrics["auc"])
 
 
 def _scalar_tags(log_dir: str) -> dict[str, list[float]]:
@@ -72,7 +73,7 @@ def test_tensorboard_has_train_and_eval_scalars(trained):
     assert train["learning_rate"][0] == pytest.approx(Hyperparameters().learning_rate)
     evaluation = _scalar_tags(os.path.join(dirs["model_run_dir"], "eval"))
     assert set(evaluation) >= {"loss", "auc", "accuracy"}
-    assert evaluation["auc"][-1] == pytest.approx(report.eval_metrics.auc, abs=1e-6)
+    assert evaluation["auc"][-1] == pytest.approx(report.eval_metrics.metrics["auc"], abs=1e-6)
 
 
 def test_exported_model_serves_raw_examples_without_the_label(trained, transformed):
@@ -80,9 +81,9 @@ def test_exported_model_serves_raw_examples_without_the_label(trained, transform
     loaded = tf.saved_model.load(dirs["serving_model_dir"])
     assert set(loaded.signatures) == {export.SERVING_SIGNATURE, export.TRANSFORM_SIGNATURE}
     rows = transformed.raw_eval_rows[:64]
-    requests = serialized_examples(rows, drop=(features.LABEL_SOURCE,))
+    requests = serialized_examples(rows, drop=("tips",))
     outputs = loaded.signatures[export.SERVING_SIGNATURE](examples=tf.constant(requests))
-    probabilities = outputs[export.PREDICTION_KEY].numpy()
+    probabilities = outputs["probabilities"].numpy()
     assert probabilities.shape == (64,) and ((probabilities >= 0) & (probabilities <= 1)).all()
     # The exported graph applies the same transform as training: cash trips never record a tip.
     cash = np.array([row["payment_type"] == "Cash" for row in rows])

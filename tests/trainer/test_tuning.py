@@ -11,7 +11,8 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from trainer import data, model, tuning
+from tests.conftest import task_config, taxi_task
+from trainer import data, heads, model, tuning
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
 
@@ -23,6 +24,7 @@ def _fn_args(transformed, working_dir, algorithm="random", max_trials=2):
         custom_config={
             SETTINGS_KEY: training.model_dump(mode="json"),
             tuning.TUNING_KEY: tuning_settings.model_dump(mode="json"),
+            **task_config(),
         },
         transform_graph_path=transformed.transform_output,
         train_files=transformed.train_files,
@@ -59,8 +61,9 @@ def test_best_hyperparameters_rebuild_the_same_architecture_in_the_trainer(searc
     best = tuner.get_best_hyperparameters(1)[0]
     # What the Trainer does with the Tuner's output artifact: a JSON round trip of the config.
     values = json.loads(json.dumps(best.get_config()))["values"]
-    sizes = data.vocabulary_sizes(tft.TFTransformOutput(transformed.transform_output))
-    in_trainer = model.build_model(Hyperparameters.from_dict(values), sizes)
+    sizes = data.vocabulary_sizes(tft.TFTransformOutput(transformed.transform_output), taxi_task())
+    inputs = model.model_inputs(taxi_task(), sizes)
+    in_trainer = model.build_model(Hyperparameters.from_dict(values), inputs, heads.BinaryHead().num_outputs)
     in_tuner = tuner.hypermodel.build(best)
     assert [(layer.name, type(layer).__name__) for layer in in_trainer.layers] == [
         (layer.name, type(layer).__name__) for layer in in_tuner.layers
