@@ -26,6 +26,7 @@ from components.validation_gate import ValidationGate
 from pipelines import evaluation
 from pipelines.config import InputConfig, PipelineConfig
 from trainer import features, preprocessing, task, tuning
+from trainer.code_version import CODE_VERSION_KEY, code_version
 from trainer.features import TaskSpec
 from trainer.settings import SETTINGS_KEY
 
@@ -96,7 +97,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=validated_schema,
         preprocessing_fn=qualified_name(preprocessing.preprocessing_fn),
-        custom_config=task_config,
+        custom_config={**task_config, CODE_VERSION_KEY: _code_version(preprocessing.preprocessing_fn, config)},
         # StatisticsGen already describes the raw data; skip Transform's own statistics.
         disable_statistics=True,
     ).with_id(TRANSFORM_ID)
@@ -104,23 +105,31 @@ def create_pipeline(
     training = config.trainer.model_copy(
         update={"checkpoint_root": config.trainer.checkpoint_root or os.path.join(config.pipeline.root, "checkpoints")}
     )
-    training_config = {SETTINGS_KEY: training.model_dump(mode="json"), **task_config}
     launcher_config = {LAUNCHER_KEY: config.launcher.model_dump(mode="json")}
     tuner = None
     if config.tuner.enabled:
+        # Only what changes the search is in its cache key: a Trainer-only setting does not re-run it.
+        tuner_config = {
+            SETTINGS_KEY: training.batching().model_dump(mode="json"),
+            tuning.TUNING_KEY: config.tuner.model_dump(mode="json", exclude={"enabled", "num_workers"}),
+            **task_config,
+            CODE_VERSION_KEY: _code_version(tuning.tuner_fn, config),
+        }
+        if config.tuner.num_workers > 1:
+            tuner_config.update({NUM_WORKERS_KEY: config.tuner.num_workers, **launcher_config})
         tuner = Tuner(
             tuner_fn=qualified_name(tuning.tuner_fn),
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial),
             eval_args=trainer_pb2.EvalArgs(),
-            custom_config={
-                **training_config,
-                tuning.TUNING_KEY: config.tuner.model_dump(mode="json"),
-                NUM_WORKERS_KEY: config.tuner.num_workers,
-                **launcher_config,
-            },
+            custom_config=tuner_config,
         ).with_id(TUNER_ID)
+    training_config = {
+        SETTINGS_KEY: training.model_dump(mode="json"),
+        **task_config,
+        CODE_VERSION_KEY: _code_version(task.run_fn, config),
+    }
     # One worker: the stock Trainer in this process. More: DistributedTrainer
     # launches them (same run_fn, same Model/ModelRun outputs).
     if training.num_workers > 1:
@@ -181,6 +190,14 @@ def resolved_task(config: PipelineConfig) -> TaskSpec:
 def qualified_name(function) -> str:
     """`package.module.function`, the form TFX components take for user functions."""
     return f"{function.__module__}.{function.__qualname__}"
+
+
+def _code_version(function, config: PipelineConfig) -> str:
+    """The hash of the code a component runs: `function`'s module and what it imports, plus task.label_fn's."""
+    modules = [function.__module__]
+    if config.task.label_fn and function is preprocessing.preprocessing_fn:
+        modules.append(config.task.label_fn.rpartition(".")[0])
+    return code_version(*modules)
 
 
 def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:

@@ -15,6 +15,7 @@ from trainer.hyperparameters import Hyperparameters
 
 __all__ = [
     "SETTINGS_KEY",
+    "BatchSettings",
     "FeatureOverride",
     "FeatureSelection",
     "TaskSettings",
@@ -63,6 +64,24 @@ class TrainingSettings(_Settings):
     seed: int = 42
     hyperparameters: Hyperparameters = Hyperparameters()
     checkpoint_root: str | None = None
+
+    def batching(self) -> BatchSettings:
+        """What a tuning trial shares with training: batches and seed, so tuned values transfer."""
+        return BatchSettings(batch_size=self.batch_size, eval_batch_size=self.eval_batch_size, seed=self.seed)
+
+
+class BatchSettings(_Settings):
+    """The part of the training settings the Tuner reads; nothing else reaches its cache key.
+
+    Attributes:
+      batch_size: Global training batch size.
+      eval_batch_size: Batch size of the validation pass.
+      seed: Seed for weights and shuffling.
+    """
+
+    batch_size: int = pydantic.Field(ge=1)
+    eval_batch_size: int = pydantic.Field(default=512, ge=1)
+    seed: int = 42
 
 
 class TuningSettings(_Settings):

@@ -16,6 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from trainer import data, export, heads, model, strategy
+from trainer.code_version import code_version
 from trainer.features import TaskSpec
 from trainer.hyperparameters import Hyperparameters
 from trainer.preprocessing import task_from_config
@@ -97,7 +98,7 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     feature_spec = transform_output.transformed_feature_spec()
     inputs = model.model_inputs(job.task, data.vocabulary_sizes(transform_output, job.task))
     head = heads.make_head(job.task.type, transform_output, job.train_files)
-    checkpoint_dir = checkpoint_dir_for(job)
+    checkpoint_dir = checkpoint_dir_for(job, architecture(inputs, head))
 
     trainer = DistributedTrainer(
         distribution,
@@ -121,16 +122,31 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief)
     if role.is_chief:
         _write_report(report, os.path.join(job.model_run_dir, REPORT_FILE))
+        # The model is exported: nothing will resume this training, so its checkpoints go.
+        if tf.io.gfile.exists(checkpoint_dir):
+            tf.io.gfile.rmtree(checkpoint_dir)
     return report
 
 
-def checkpoint_dir_for(job: TrainingJob) -> str:
-    """A checkpoint folder keyed by what defines the training.
+def architecture(inputs: Sequence[model.ModelInput], head: heads.Head) -> dict[str, Any]:
+    """Everything `model.build_model` shapes the network from, besides the hyperparameters."""
+    return {
+        "inputs": [dataclasses.asdict(item) for item in inputs],
+        "num_outputs": head.num_outputs,
+        "head": type(head).__name__,
+    }
 
-    A re-run of the same training (same data, transform, hyperparameters and
-    steps) finds its checkpoints and resumes; anything else starts afresh.
-    Without a configured checkpoint_root, checkpoints stay in the model run
-    folder, which is new for every execution.
+
+def checkpoint_dir_for(job: TrainingJob, network: dict[str, Any]) -> str:
+    """A checkpoint folder keyed by everything that defines the training.
+
+    The data, the transform, the task, the hyperparameters, the network's
+    inputs and outputs, the steps, batch and seed, and the hash of the trainer
+    code that runs (trainer/code_version.py): a re-run of the same training
+    finds its checkpoints and resumes; any change, the code's included,
+    starts afresh and never restores a checkpoint of another model. A finished
+    training's folder is removed after the export. Without a configured
+    checkpoint_root, checkpoints stay in the model run folder, new for every execution.
     """
     identity = {
         "train_files": sorted(job.train_files),
@@ -138,9 +154,11 @@ def checkpoint_dir_for(job: TrainingJob) -> str:
         "transform_output": job.transform_output,
         "hparams": job.hparams.model_dump(),
         "task": job.task.model_dump(mode="json"),
+        "network": network,
         "train_steps": job.settings.train_steps,
         "batch_size": job.settings.batch_size,
         "seed": job.settings.seed,
+        "code_version": code_version(__name__),
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     root = job.settings.checkpoint_root or os.path.join(job.model_run_dir, "checkpoints")

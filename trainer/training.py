@@ -91,10 +91,21 @@ class DistributedTrainer:
         self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
 
     def restore(self) -> int:
-        """Restores the latest checkpoint in the shared folder, if any; returns its step."""
+        """Restores the latest checkpoint in the shared folder, if any; returns its step.
+
+        Raises:
+          RuntimeError: If the checkpoint does not fit the model (a folder from
+            another training put there by hand), naming the folder to remove.
+        """
         latest = tf.train.latest_checkpoint(self.checkpoint_dir)
         if latest:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                self._checkpoint.restore(latest).assert_existing_objects_matched()
+            except AssertionError as error:
+                raise RuntimeError(
+                    f"the checkpoint {latest} does not fit this model ({error}); its folder is keyed by the "
+                    f"training's definition, so it was not written by this training: remove {self.checkpoint_dir}"
+                ) from None
         return int(self.step.numpy())
 
     def fit(self, dataset_fn: DatasetFn, log_dir: str, on_step: StepHook | None = None) -> TrainingResult:

@@ -21,11 +21,11 @@ from trainer.heads import Head
 from trainer.hyperparameters import Hyperparameters
 from trainer.model import ModelInput
 from trainer.preprocessing import task_from_config
-from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+from trainer.settings import SETTINGS_KEY, BatchSettings, TuningSettings
 
 __all__ = ["TENSORBOARD_DIR", "TUNING_KEY", "build_tuner", "compiled_model", "search_space", "tuner_fn"]
 
-# Where TuningSettings travel in the Tuner's custom_config (TrainingSettings under SETTINGS_KEY).
+# Where TuningSettings travel in the Tuner's custom_config (BatchSettings under SETTINGS_KEY).
 TUNING_KEY = "tuning"
 # Under the tuner's working dir; KerasTuner writes one run (with HParams) per trial.
 TENSORBOARD_DIR = "tensorboard"
@@ -107,7 +107,7 @@ def tuner_fn(fn_args):
 
     model.check_keras_3()
     tuning = TuningSettings.model_validate(fn_args.custom_config[TUNING_KEY])
-    training = TrainingSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
+    training = BatchSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
     task = task_from_config(fn_args.custom_config)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     feature_spec = transform_output.transformed_feature_spec()

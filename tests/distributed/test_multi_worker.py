@@ -29,7 +29,7 @@ from components.tuner.executor import Executor as TunerExecutor
 from components.tuner.executor import search_dir
 from tests.conftest import serialized_examples, task_config
 from trainer import task, tuning
-from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+from trainer.settings import SETTINGS_KEY, BatchSettings, TrainingSettings, TuningSettings
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
 
@@ -203,7 +203,7 @@ def test_a_worker_that_always_fails_ends_the_component_naming_it(transformed, tm
 def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, tmp_path, worker_lines):
     max_trials = 4
     custom_config = {
-        SETTINGS_KEY: TrainingSettings(train_steps=10, batch_size=128).model_dump(mode="json"),
+        SETTINGS_KEY: BatchSettings(batch_size=128).model_dump(mode="json"),
         tuning.TUNING_KEY: TuningSettings(max_trials=max_trials, steps_per_trial=40).model_dump(mode="json"),
         **task_config(),
         NUM_WORKERS_KEY: 2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -94,29 +95,59 @@ class _InterruptedError(Exception):
     pass
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(transformed, job_dirs):
-    def crash_at_step(step: int) -> None:
-        if step == 130:
+def _crash_at(step_to_crash: int):
+    def hook(step: int) -> None:
+        if step == step_to_crash:
             raise _InterruptedError
 
+    return hook
+
+
+def _checkpoint_dirs(job) -> list[str]:
+    root = job.settings.checkpoint_root
+    return sorted(os.listdir(root)) if os.path.exists(root) else []
+
+
+def test_interrupted_training_resumes_from_its_checkpoint_and_cleans_up(transformed, job_dirs):
     job = _job(transformed, job_dirs, train_steps=200)
     with pytest.raises(_InterruptedError):
-        task.run_training(job, on_step=crash_at_step)
-    assert tf.train.latest_checkpoint(task.checkpoint_dir_for(job)).endswith("ckpt-100")
+        task.run_training(job, on_step=_crash_at(130))
+    (key,) = _checkpoint_dirs(job)
+    assert tf.train.latest_checkpoint(os.path.join(job.settings.checkpoint_root, key)).endswith("ckpt-100")
     assert not os.path.exists(job.serving_model_dir), "an interrupted run exports nothing"
 
     steps_run = []
     report = task.run_training(job, on_step=steps_run.append)
-    assert report.training.resumed_from_step == 100
+    assert report.training.resumed_from_step == 100 and report.checkpoint_dir.endswith(key)
     assert steps_run[0] == 101 and report.training.final_step == 200
     assert tf.io.gfile.exists(os.path.join(job.serving_model_dir, "saved_model.pb"))
+    assert _checkpoint_dirs(job) == [], "a finished training's checkpoints are removed after the export"
 
 
-def test_changed_training_starts_afresh(transformed, job_dirs):
-    first = _job(transformed, job_dirs, train_steps=60)
-    second = _job(transformed, job_dirs, train_steps=60, seed=7)
-    assert task.checkpoint_dir_for(first) != task.checkpoint_dir_for(second)
-    assert task.checkpoint_dir_for(first) == task.checkpoint_dir_for(_job(transformed, job_dirs, train_steps=60))
+def test_a_changed_model_starts_from_step_0_and_never_restores_the_old_checkpoint(transformed, job_dirs):
+    first = _job(transformed, job_dirs, train_steps=200)
+    with pytest.raises(_InterruptedError):
+        task.run_training(first, on_step=_crash_at(130))
+    (old_key,) = _checkpoint_dirs(first)
+
+    # Same data, steps and seed; one more hidden layer: restoring ckpt-100 into it would fail or mislead.
+    deeper = dataclasses.replace(first, hparams=Hyperparameters(num_layers=3))
+    steps_run = []
+    report = task.run_training(deeper, on_step=steps_run.append)
+    assert report.training.resumed_from_step == 0 and steps_run[0] == 1
+    assert not report.checkpoint_dir.endswith(old_key)
+    assert _checkpoint_dirs(first) == [old_key], "the other training's checkpoints are left alone"
+
+
+def test_the_checkpoint_key_covers_the_code_the_network_and_the_settings(transformed, job_dirs, monkeypatch):
+    job = _job(transformed, job_dirs, train_steps=60)
+    network = {"inputs": [{"name": "x_xf", "vocabulary_size": None}], "num_outputs": 1, "head": "BinaryHead"}
+    key = task.checkpoint_dir_for(job, network)
+    assert key == task.checkpoint_dir_for(_job(transformed, job_dirs, train_steps=60), network)
+    assert key != task.checkpoint_dir_for(_job(transformed, job_dirs, train_steps=60, seed=7), network)
+    assert key != task.checkpoint_dir_for(job, {**network, "num_outputs": 3})
+    monkeypatch.setattr(task, "code_version", lambda module: "edited")
+    assert key != task.checkpoint_dir_for(job, network), "an edit to the trainer code changes the key"
 
 
 def test_a_non_chief_worker_writes_nothing_shared(transformed, job_dirs):
@@ -126,6 +157,6 @@ def test_a_non_chief_worker_writes_nothing_shared(transformed, job_dirs):
     report = task.run_training(job)
     assert not report.is_chief and report.training.final_step == 60
     assert not os.path.exists(job.serving_model_dir)
-    assert tf.train.latest_checkpoint(task.checkpoint_dir_for(job)) is None
+    assert tf.train.latest_checkpoint(report.checkpoint_dir) is None and _checkpoint_dirs(job) == []
     assert not os.path.exists(os.path.join(job.model_run_dir, task.REPORT_FILE))
     assert not os.path.exists(os.path.join(job.model_run_dir, "train"))

@@ -14,11 +14,11 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tests.conftest import task_config, taxi_task
 from trainer import data, heads, model, tuning
 from trainer.hyperparameters import Hyperparameters
-from trainer.settings import SETTINGS_KEY, TrainingSettings, TuningSettings
+from trainer.settings import SETTINGS_KEY, BatchSettings, TuningSettings
 
 
 def _fn_args(transformed, working_dir, algorithm="random", max_trials=2):
-    training = TrainingSettings(train_steps=10, batch_size=128)
+    training = BatchSettings(batch_size=128)
     tuning_settings = TuningSettings(algorithm=algorithm, max_trials=max_trials, steps_per_trial=30)
     return types.SimpleNamespace(
         custom_config={
