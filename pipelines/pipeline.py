@@ -19,7 +19,7 @@ from tfx.types import Channel, standard_artifacts
 from components.curated_schema import CuratedSchemaGen, file_sha256
 from components.distributed_trainer import DistributedTrainer
 from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
-from components.pusher import Pusher
+from components.pusher import AtomicPusher
 from components.statistics_gen import StatisticsGen
 from components.tuner import Tuner
 from components.validation_gate import ValidationGate
@@ -160,12 +160,13 @@ def create_pipeline(
         baseline_model=model_resolver.outputs["model"],
         eval_config=evaluation.eval_config(task_spec, config.evaluator.threshold, config.evaluator.max_relative_drop),
     ).with_id(EVALUATOR_ID)
-    pusher = Pusher(
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.pusher.serving_root)
         ),
+        examples=example_gen.outputs["examples"],
     ).with_id(PUSHER_ID)
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate, transform]

@@ -1,5 +1,6 @@
-"""Pusher: pushes blessed models to a versioned serving root, never the same model twice in a row."""
+"""AtomicPusher: blessed models published atomically to a versioned serving root, one push at a time."""
 
-from components.pusher.component import Pusher
+from components.pusher.component import AtomicPusher
+from components.pusher.executor import PushVerificationError
 
-__all__ = ["Pusher"]
+__all__ = ["AtomicPusher", "PushVerificationError"]

@@ -1,19 +1,22 @@
-"""Pusher executor for filesystem destinations: strictly increasing versions, no duplicate pushes.
+"""AtomicPusher's executor: TFX's filesystem push, made atomic, exclusive and verified.
 
-Two changes to the stock filesystem push:
+Changes to the stock filesystem push:
+- The model is copied into a hidden staging folder beside the versions,
+  verified there (it loads and serves a raw example: finite outputs), and
+  renamed to its version number under the serving root's lock
+  (components/pusher/versions.py): TensorFlow Serving never sees a half-copied
+  version, and two concurrent pushes never take the same number.
 - A model identical to the newest pushed version is not copied again. With
   unchanged data and code, a re-run re-evaluates the cached model against
-  itself (the resolver now finds it as the latest blessed model) and the stock
-  Pusher would push it again, making TensorFlow Serving reload the same model.
-- Version numbers always increase (Unix time, or newest + 1). The stock Pusher
-  found the folder taken on a second push within one second, copied nothing,
-  and still marked the model as pushed.
+  itself and the stock Pusher would push it again.
+- Version numbers always increase (Unix time, or newest + 1).
+The PushedModel artifact records `pushed_new_version`: 1 when this run added
+a version, 0 when the model was already served.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from absl import logging
@@ -25,9 +28,58 @@ from tfx.utils import io_utils, proto_utils
 
 from components.pusher import versions
 
-__all__ = ["Executor"]
+__all__ = ["PUSHED_NEW_VERSION_PROPERTY", "Executor", "PushVerificationError", "verify_serving"]
 
+PUSHED_NEW_VERSION_PROPERTY = "pushed_new_version"
+_EXAMPLES_KEY = "examples"
 _SAVED_MODEL_FILE = "saved_model.pb"
+_SERVING_SIGNATURE = "serving_default"
+
+
+class PushVerificationError(RuntimeError):
+    """The staged model does not load or serve; nothing was published. The message says what failed."""
+
+
+def verify_serving(model_dir: str, example: bytes | None) -> None:
+    """Loads the SavedModel and, given a raw serialized tf.Example, serves it.
+
+    Raises:
+      PushVerificationError: If it does not load, has no serving_default
+        signature, fails on the example, or returns a non-finite number.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        signature = tf.saved_model.load(model_dir).signatures[_SERVING_SIGNATURE]
+    except Exception as error:  # noqa: BLE001 - any load failure means: do not publish
+        raise PushVerificationError(
+            f"the model at {model_dir} does not load with a {_SERVING_SIGNATURE} signature: {error}"
+        ) from None
+    if example is None:
+        return
+    try:
+        outputs = signature(examples=tf.constant([example]))
+    except Exception as error:  # noqa: BLE001 - any serving failure means: do not publish
+        raise PushVerificationError(f"the model at {model_dir} fails to serve a raw eval example: {error}") from None
+    for name, tensor in outputs.items():
+        if tensor.dtype.is_floating and not np.isfinite(tensor.numpy()).all():
+            raise PushVerificationError(f"the model at {model_dir} serves a non-finite {name!r} for a raw eval example")
+
+
+def _first_eval_example(examples_artifacts) -> bytes | None:
+    """One raw serialized example of the eval split, or None without examples."""
+    import tensorflow as tf
+
+    if not examples_artifacts:
+        return None
+    split_uri = artifact_utils.get_split_uri(examples_artifacts, "eval")
+    files = sorted(fileio.glob(os.path.join(split_uri, "*")))
+    for path in files:
+        compression = "GZIP" if path.endswith(".gz") else ""
+        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+            return record.numpy()
+    return None
 
 
 class Executor(pusher_executor.Executor):
@@ -45,21 +97,34 @@ class Executor(pusher_executor.Executor):
             return
         model_path = self.GetModelPath(input_dict)
         base = destination.filesystem.base_directory
-        newest = versions.newest_version(base)
-        if newest and versions.content_digest(newest) == versions.content_digest(model_path):
-            logging.info("Model is identical to the pushed version %s; not pushing it again.", newest)
-            serving_path = newest
+        example = _first_eval_example(input_dict.get(_EXAMPLES_KEY))
+        if "://" in base:
+            serving_path, created = _copy_to_object_storage(model_path, base, example)
         else:
-            serving_path = os.path.join(base, str(versions.next_version(base, int(time.time()))))
-            _copy_model(model_path, serving_path)
+            serving_path, created = versions.publish(
+                model_path, base, verify=lambda path: verify_serving(path, example)
+            )
+        if created:
             logging.info("Model pushed to %s.", serving_path)
+        else:
+            logging.info("Model is identical to the pushed version %s; not pushing it again.", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as the stock Pusher keeps
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=os.path.basename(serving_path))
+        model_push.set_int_custom_property(PUSHED_NEW_VERSION_PROPERTY, int(created))
 
 
-def _copy_model(model_path: str, serving_path: str) -> None:
-    # saved_model.pb last: TensorFlow Serving takes its presence as "the model is complete".
+def _copy_to_object_storage(model_path: str, base: str, example: bytes | None) -> tuple[str, bool]:
+    """gs:// and s3:// have no rename or lock: verify in place, then copy with saved_model.pb last."""
+    import time
+
+    newest = versions.newest_version(base)
+    if newest and versions.content_digest(newest) == versions.content_digest(model_path):
+        return newest, False
+    verify_serving(model_path, example)
+    logging.warning("%s is object storage: the push is not atomic and concurrent pushes are not excluded", base)
+    serving_path = os.path.join(base, str(versions.next_version(base, int(time.time()))))
     io_utils.copy_dir(model_path, serving_path, deny_regex_patterns=[r"saved_model\.pb"])
     saved_model = os.path.join(model_path, _SAVED_MODEL_FILE)
     if fileio.exists(saved_model):
         io_utils.copy_file(saved_model, os.path.join(serving_path, _SAVED_MODEL_FILE))
+    return serving_path, True

@@ -1,13 +1,51 @@
-"""Pure helpers over a serving root of numbered model versions."""
+"""A serving root of numbered model versions, published atomically and one push at a time.
+
+TensorFlow Serving (and anything watching the same layout) loads every folder
+under the model's base path whose name is a number, the highest by default,
+and ignores other names. `publish` therefore builds the new version under a
+hidden staging name on the same filesystem, verifies it there, and renames it
+to its number: the number appears with a complete model in it, or not at all.
+An exclusive lock on the serving root makes concurrent pushers take turns, so
+two of them never pick the same number; a staging folder left by a killed
+push is removed by the next one.
+
+This holds on a POSIX filesystem (local disk, NFS, a Kubernetes volume). On
+object storage (gs://, s3://) there is neither a rename nor a lock: the
+Pusher copies the model with saved_model.pb last, as TFX does.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
 
 from tfx.dsl.io import fileio
 
-__all__ = ["content_digest", "newest_version", "next_version"]
+__all__ = [
+    "LOCK_FILE",
+    "STAGING_PREFIX",
+    "PushLockTimeoutError",
+    "content_digest",
+    "newest_version",
+    "next_version",
+    "publish",
+    "remove_stale_staging",
+    "serving_lock",
+]
+
+LOCK_FILE = ".push.lock"
+STAGING_PREFIX = ".staging-"
+
+
+class PushLockTimeoutError(TimeoutError):
+    """Another push held the serving root's lock for too long; the message names the lock file."""
 
 
 def newest_version(base_directory: str) -> str | None:
@@ -41,3 +79,84 @@ def content_digest(directory: str) -> str:
         with fileio.open(path, "rb") as stream:
             digest.update(hashlib.sha256(stream.read()).digest())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def serving_lock(base_directory: str, timeout_seconds: float = 600.0) -> Iterator[None]:
+    """Holds the serving root's exclusive lock (an advisory `flock` on `<root>/.push.lock`).
+
+    Raises:
+      PushLockTimeoutError: If another holder keeps it beyond `timeout_seconds`.
+    """
+    os.makedirs(base_directory, exist_ok=True)
+    path = os.path.join(base_directory, LOCK_FILE)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() > deadline:
+                    raise PushLockTimeoutError(
+                        f"another push has held {path} for over {timeout_seconds:.0f}s; if no push is running, "
+                        "its process is gone and the lock is free again (flock dies with it): retry"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def remove_stale_staging(base_directory: str) -> list[str]:
+    """Removes staging folders of pushes that died; call it holding the lock. Returns what it removed."""
+    stale = [
+        os.path.join(base_directory, name) for name in os.listdir(base_directory) if name.startswith(STAGING_PREFIX)
+    ]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def publish(
+    model_dir: str,
+    base_directory: str,
+    verify: Callable[[str], None],
+    now: Callable[[], int] = lambda: int(time.time()),
+    copy_tree: Callable[[str, str], object] = shutil.copytree,
+    lock_timeout_seconds: float = 600.0,
+) -> tuple[str, bool]:
+    """Makes `model_dir` the next version under `base_directory`, unless it is the newest already.
+
+    Args:
+      model_dir: The SavedModel to push.
+      base_directory: The serving root (a local or mounted POSIX path).
+      verify: Raises if a staged copy must not be served (it receives the staging path).
+      now: The clock giving the version number (Unix seconds).
+      copy_tree: How the model is copied into staging.
+      lock_timeout_seconds: How long to wait for another push.
+
+    Returns:
+      (the version folder serving the model, whether this call created it).
+
+    Raises:
+      PushLockTimeoutError: When the lock is not obtained in time.
+      Exception: Whatever `verify` raised; nothing is published then.
+    """
+    with serving_lock(base_directory, lock_timeout_seconds):
+        remove_stale_staging(base_directory)
+        newest = newest_version(base_directory)
+        if newest and content_digest(newest) == content_digest(model_dir):
+            return newest, False
+        staging = os.path.join(base_directory, f"{STAGING_PREFIX}{uuid.uuid4().hex}")
+        try:
+            copy_tree(model_dir, staging)
+            verify(staging)
+            target = os.path.join(base_directory, str(next_version(base_directory, now())))
+            os.rename(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target, True
