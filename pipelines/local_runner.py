@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from pipelines import config as config_lib
-from pipelines import progress
+from pipelines import progress, run_summary
 
 __all__ = ["DEFAULT_CONFIG", "build_pipeline", "main", "run"]
 
@@ -40,7 +40,10 @@ def build_pipeline(config: config_lib.PipelineConfig):
 
 
 def run(config: config_lib.PipelineConfig, verbose: bool = False) -> list[progress.ComponentTiming]:
-    """Runs the pipeline, printing progress; returns each component's timing.
+    """Runs the pipeline, printing progress and a summary; returns each component's timing.
+
+    The summary (what ran, the model against its threshold, what is served)
+    is also written as JSON beside the run's log: `<log_dir>/run-<stamp>.summary.json`.
 
     Args:
       config: The validated config.
@@ -49,13 +52,16 @@ def run(config: config_lib.PipelineConfig, verbose: bool = False) -> list[progre
     Raises:
       Exception: Whatever the failing component raised, e.g. DataValidationError.
     """
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    now = datetime.datetime.now()
+    stamp = now.strftime("%Y%m%d-%H%M%S")
     log_path = None if verbose else os.path.join(config.pipeline.log_dir, f"run-{stamp}.log")
     handler = progress.ProgressHandler(sys.stdout)
     print(f"Pipeline {config.pipeline.name}: root {config.pipeline.root}")
     if log_path:
         print(f"Full logs: {log_path}")
     started = time.monotonic()
+    after_id = run_summary.latest_execution_id(config.pipeline.metadata_path)
+    error = None
     try:
         with progress.report_progress(handler, log_path):
             from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -63,12 +69,24 @@ def run(config: config_lib.PipelineConfig, verbose: bool = False) -> list[progre
             pipeline = build_pipeline(config)
             handler.num_components = len(pipeline.components)
             LocalDagRunner().run(pipeline)
-    except BaseException:
+    except BaseException as raised:
         handler.report_failure()
+        error = raised
         raise
-    if handler.timings:
-        print(f"Pipeline {config.pipeline.name} finished in {time.monotonic() - started:.1f}s")
+    finally:
+        _report(config, handler.timings, now, time.monotonic() - started, after_id, error, stamp)
     return handler.timings
+
+
+def _report(config, timings, now, seconds, after_id, error, stamp) -> None:
+    """Prints the run summary and writes it as JSON; a failure here never hides the run's own error."""
+    try:
+        summary = run_summary.collect(config, timings, now.isoformat(timespec="seconds"), seconds, after_id, error)
+    except Exception as failure:  # noqa: BLE001 - the summary is a report, the run's outcome stands
+        print(f"(no run summary: {type(failure).__name__}: {failure})", file=sys.stderr)
+        return
+    print("\n".join(["", *summary.lines()]))
+    run_summary.write(summary, os.path.join(config.pipeline.log_dir, f"run-{stamp}.summary.json"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,16 @@ class ComponentTiming:
     started: float
     seconds: float | None = None
     cached: bool = False
+    failed: bool = False
+
+    @property
+    def status(self) -> str:
+        """ran, cached, failed, or running."""
+        if self.failed:
+            return "failed"
+        if self.seconds is None:
+            return "running"
+        return "cached" if self.cached else "ran"
 
 
 class ProgressHandler(logging.Handler):
@@ -69,6 +79,7 @@ class ProgressHandler(logging.Handler):
         timing = self.current
         if timing:
             timing.seconds = self._clock() - timing.started
+            timing.failed = True
             self._print(f"{self._position()} {timing.component_id} FAILED after {timing.seconds:.1f}s")
 
     def _position(self) -> str:
