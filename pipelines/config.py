@@ -121,10 +121,12 @@ class ValidationConfig(_Section):
     Attributes:
       schema_path: The curated schema.pbtxt imported by ImportSchemaGen.
       fail_on: Lowest anomaly severity that stops the run at the validation gate.
+      min_examples: Fewest examples a split may have; a smaller span stops at the gate.
     """
 
     schema_path: str
     fail_on: Literal["error", "warning"]
+    min_examples: int = pydantic.Field(default=100, ge=1)
 
 
 class BeamConfig(_Section):

@@ -18,6 +18,7 @@ from tfx.types import Channel, standard_artifacts
 
 from components.curated_schema import CuratedSchemaGen, file_sha256
 from components.distributed_trainer import DistributedTrainer
+from components.example_gen import CheckedCsvExampleGen, CheckedImportExampleGen
 from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.pusher import AtomicPusher
 from components.statistics_gen import StatisticsGen
@@ -90,6 +91,11 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"],
         schema=schema_gen.outputs["schema"],
         fail_on=config.validation.fail_on,
+        statistics=statistics_gen.outputs["statistics"],
+        examples=example_gen.outputs["examples"],
+        task=task_spec.model_dump_json(),
+        min_examples=config.validation.min_examples,
+        code_version=code_version(ValidationGate.EXECUTOR_SPEC.executor_class.__module__),
     ).with_id(VALIDATION_GATE_ID)
     # Downstream components read the gate's schema, not SchemaGen's: they wait for its verdict.
     validated_schema = validation_gate.outputs["validated_schema"]
@@ -202,7 +208,8 @@ def _code_version(function, config: PipelineConfig) -> str:
 
 
 def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:
-    """ImportExampleGen for TFRecords, CsvExampleGen for CSV; latest span, hashed train/eval split."""
+    """ImportExampleGen for TFRecords, CsvExampleGen for CSV (both naming unreadable files); latest span,
+    hashed train/eval split."""
     source = example_gen_pb2.Input(
         splits=[example_gen_pb2.Input.Split(name="single_split", pattern=input_config.pattern)]
     )
@@ -215,5 +222,5 @@ def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:
         )
     )
     if input_config.format == "csv":
-        return tfx_components.CsvExampleGen(input_base=input_config.path, input_config=source, output_config=output)
-    return tfx_components.ImportExampleGen(input_base=input_config.path, input_config=source, output_config=output)
+        return CheckedCsvExampleGen(input_base=input_config.path, input_config=source, output_config=output)
+    return CheckedImportExampleGen(input_base=input_config.path, input_config=source, output_config=output)

@@ -83,8 +83,10 @@ def find_type_conflicts(records: Iterable[tuple[str, bytes]]) -> list[TypeConfli
 
 def describe(conflicts: Iterable[TypeConflict], examples_uri: str) -> str:
     """The error message: every conflicting feature with its types, counts and an example to look at."""
+    conflicts = list(conflicts)
+    names = ", ".join(f'"{conflict.feature}"' for conflict in conflicts)
     lines = [
-        f"Some features have values of different types in different examples of {examples_uri}. "
+        f"Mixed value types in feature{'s' if len(conflicts) != 1 else ''} {names} of {examples_uri}. "
         "A feature must have one type (float_list, int64_list or bytes_list) in every example: "
         "fix the input data, or write the odd values as missing."
     ]

@@ -1,9 +1,13 @@
-"""ValidationGate: stops the pipeline when ExampleValidator's anomalies reach a severity.
+"""ValidationGate: stops the pipeline when the data breaks its contract or cannot be trained on.
 
 The stock ExampleValidator only records anomalies, so a pipeline trains on bad
-data anyway. The gate fails the run with a readable report instead, and on
-success outputs the schema it validated against: downstream components read
-that schema, which makes them depend on the gate through data (and lineage).
+data anyway. The gate fails the run with a readable report instead: on
+ExampleValidator's anomalies at the configured severity, and, given the
+statistics, the examples and the task, on what training cannot use
+(trainability.py: too few examples, non-finite numbers, a label with one
+class or no variance). On success it outputs the schema it validated against:
+downstream components read that schema, which makes them depend on the gate
+through data (and lineage).
 """
 
 from __future__ import annotations
@@ -14,8 +18,13 @@ from tfx.types import artifact, channel, component_spec, standard_artifacts
 from components.validation_gate import executor
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
+    CODE_VERSION_KEY,
+    EXAMPLES_KEY,
     FAIL_ON_KEY,
+    MIN_EXAMPLES_KEY,
     SCHEMA_KEY,
+    STATISTICS_KEY,
+    TASK_KEY,
     VALIDATED_SCHEMA_KEY,
     VERDICT_KEY,
 )
@@ -37,10 +46,19 @@ class DataValidationVerdict(artifact.Artifact):
 class ValidationGateSpec(component_spec.ComponentSpec):
     """Inputs, outputs and parameters of ValidationGate."""
 
-    PARAMETERS = {FAIL_ON_KEY: component_spec.ExecutionParameter(type=str)}
+    PARAMETERS = {
+        FAIL_ON_KEY: component_spec.ExecutionParameter(type=str),
+        # The resolved task as JSON (trainer/features.py); with it, the trainability checks run.
+        TASK_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+        MIN_EXAMPLES_KEY: component_spec.ExecutionParameter(type=int, optional=True),
+        # The hash of the code the executor runs (it computes labels with trainer/), for the cache key.
+        CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+    }
     INPUTS = {
         ANOMALIES_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies),
         SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
+        STATISTICS_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
+        EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         VALIDATED_SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
@@ -54,18 +72,38 @@ class ValidationGate(base_component.BaseComponent):
     SPEC_CLASS = ValidationGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, anomalies: channel.BaseChannel, schema: channel.BaseChannel, fail_on: str):
+    def __init__(
+        self,
+        anomalies: channel.BaseChannel,
+        schema: channel.BaseChannel,
+        fail_on: str,
+        statistics: channel.BaseChannel | None = None,
+        examples: channel.BaseChannel | None = None,
+        task: str | None = None,
+        min_examples: int | None = None,
+        code_version: str | None = None,
+    ):
         """Builds the gate.
 
         Args:
           anomalies: ExampleValidator's `anomalies` output.
           schema: The schema the anomalies were computed against.
           fail_on: Lowest severity that fails the run: 'error' or 'warning'.
+          statistics: StatisticsGen's output, for the trainability checks.
+          examples: ExampleGen's output, whose train split's labels are checked.
+          task: The resolved TaskSpec as JSON; without it only anomalies are checked.
+          min_examples: Fewest examples a split may have (validation.min_examples).
+          code_version: The hash of the code the executor runs.
         """
         spec = ValidationGateSpec(
             anomalies=anomalies,
             schema=schema,
             fail_on=fail_on,
+            statistics=statistics,
+            examples=examples,
+            task=task,
+            min_examples=min_examples,
+            code_version=code_version,
             validated_schema=channel.Channel(type=standard_artifacts.Schema),
             verdict=channel.Channel(type=DataValidationVerdict),
         )

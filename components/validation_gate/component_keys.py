@@ -2,9 +2,14 @@
 
 ANOMALIES_KEY = "anomalies"
 SCHEMA_KEY = "schema"
+STATISTICS_KEY = "statistics"
+EXAMPLES_KEY = "examples"
 VALIDATED_SCHEMA_KEY = "validated_schema"
 VERDICT_KEY = "verdict"
 FAIL_ON_KEY = "fail_on"
+TASK_KEY = "task"
+MIN_EXAMPLES_KEY = "min_examples"
+CODE_VERSION_KEY = "code_version"
 
 # Custom property on the verdict artifact: 1 when the data passed.
 PASSED_PROPERTY = "passed"

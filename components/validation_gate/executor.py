@@ -7,29 +7,38 @@ import os
 from typing import Any
 
 from absl import logging
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.validation_gate import gate
+from components.validation_gate import gate, trainability
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
+    EXAMPLES_KEY,
     FAIL_ON_KEY,
+    MIN_EXAMPLES_KEY,
     PASSED_PROPERTY,
     REPORT_FILE,
     SCHEMA_FILE,
     SCHEMA_KEY,
+    STATISTICS_KEY,
+    TASK_KEY,
     VALIDATED_SCHEMA_KEY,
     VERDICT_FILE,
     VERDICT_KEY,
 )
+from trainer.features import TaskSpec
 
 __all__ = ["DataValidationError", "Executor"]
 
 # Written by ExampleValidator in each Split-<name> folder of its anomalies artifact.
 _ANOMALIES_FILE = "SchemaDiff.pb"
+# Written by StatisticsGen in each Split-<name> folder of its statistics artifact.
+_STATISTICS_FILE = "FeatureStats.pb"
+_DEFAULT_MIN_EXAMPLES = 1
+_LABEL_BATCH = 8192
 
 
 class DataValidationError(RuntimeError):
@@ -46,7 +55,16 @@ class Executor(base_executor.BaseExecutor):
             split: _read_anomalies(os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE))
             for split in splits
         }
-        verdict = gate.decide(gate.collect_findings(by_split), gate.Severity.parse(exec_properties[FAIL_ON_KEY]))
+        fail_on = gate.Severity.parse(exec_properties[FAIL_ON_KEY])
+        findings = list(gate.collect_findings(by_split))
+        task_json = exec_properties.get(TASK_KEY)
+        if task_json:
+            # The labels are only computed from data that keeps the schema's contract.
+            contract_holds = gate.decide(findings, fail_on).passed
+            findings += _trainability(
+                input_dict, exec_properties, TaskSpec.model_validate_json(task_json), contract_holds
+            )
+        verdict = gate.decide(findings, fail_on)
         report = gate.format_report(verdict)
 
         if not verdict.passed:
@@ -64,6 +82,51 @@ class Executor(base_executor.BaseExecutor):
         validated_uri = artifact_utils.get_single_uri(output_dict[VALIDATED_SCHEMA_KEY])
         fileio.makedirs(validated_uri)
         fileio.copy(schema_file, os.path.join(validated_uri, SCHEMA_FILE), overwrite=True)
+
+
+def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: bool) -> list[gate.Finding]:
+    """The trainability findings: from the statistics, then (when `check_labels`) from the train split's labels."""
+    findings = []
+    min_examples = exec_properties.get(MIN_EXAMPLES_KEY) or _DEFAULT_MIN_EXAMPLES
+    if input_dict.get(STATISTICS_KEY):
+        statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+        by_split = {
+            split: _read_statistics(os.path.join(artifact_utils.get_split_uri([statistics], split), _STATISTICS_FILE))
+            for split in artifact_utils.decode_split_names(statistics.split_names)
+        }
+        findings += trainability.statistics_findings(by_split, task, min_examples)
+    if input_dict.get(EXAMPLES_KEY) and check_labels:
+        import tensorflow as tf
+
+        schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
+        batches = _train_batches(input_dict[EXAMPLES_KEY], schema_file, task)
+        try:
+            profile = trainability.profile_label(batches, task)
+        except tf.errors.InvalidArgumentError as error:
+            return [*findings, trainability.unreadable_label(error.message.split("\n")[0])]
+        findings += trainability.label_findings(profile, task)
+    return findings
+
+
+def _read_statistics(path: str) -> statistics_pb2.DatasetFeatureStatistics:
+    with fileio.open(path, "rb") as stream:
+        (dataset,) = statistics_pb2.DatasetFeatureStatisticsList.FromString(stream.read()).datasets
+    return dataset
+
+
+def _train_batches(examples, schema_file: str, task: TaskSpec):
+    """Parsed batches of the train split's raw examples: the label's source columns only (all for label_fn)."""
+    import tensorflow as tf
+    from tensorflow_transform.tf_metadata import schema_utils
+
+    from trainer import features
+
+    spec = schema_utils.schema_as_feature_spec(features.load_schema(schema_file)).feature_spec
+    if task.label.fn is None:
+        spec = {name: spec[name] for name in task.label.source_columns}
+    files = sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri(examples, "train"), "*")))
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    return dataset.batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
 
 
 def _read_anomalies(path: str) -> anomalies_pb2.Anomalies:

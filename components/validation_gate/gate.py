@@ -110,6 +110,15 @@ def decide(findings: Sequence[Finding], fail_on: Severity) -> Verdict:
     return Verdict(passed=passed, fail_on=fail_on, findings=tuple(findings))
 
 
+def _name_blocking(findings: Sequence[Finding], most: int = 3) -> str:
+    """`feature (anomaly)` for the first few distinct blocking findings, so the first line says what is wrong."""
+    # Findings about the whole split or the label first: they are usually the cause of the rest.
+    ordered = sorted(findings, key=lambda finding: not finding.feature.startswith("("))
+    named = list(dict.fromkeys(f"{finding.feature} ({finding.anomaly})" for finding in ordered))
+    more = f" and {len(named) - most} more" if len(named) > most else ""
+    return ", ".join(named[:most]) + more
+
+
 def format_report(verdict: Verdict) -> str:
     """A plain-text table of the findings, headed by the verdict."""
     if not verdict.findings:
@@ -121,8 +130,8 @@ def format_report(verdict: Verdict) -> str:
         )
     else:
         head = (
-            f"Data validation failed: {len(verdict.blocking)} anomalies at or above severity "
-            f"{verdict.fail_on.name.lower()}. Fix the data, or the schema if the change is expected:"
+            f"Data validation failed on {_name_blocking(verdict.blocking)}: {len(verdict.blocking)} finding(s) at or "
+            f"above severity {verdict.fail_on.name.lower()}. Fix the data, or the schema if the change is expected:"
         )
     rows = [("split", "feature", "severity", "anomaly", "description")]
     rows += [(f.split, f.feature, f.severity.name.lower(), f.anomaly, f.description) for f in verdict.findings]

@@ -52,7 +52,9 @@ def test_error_anomaly_fails_and_is_reported_per_split():
         gate.Finding("train", "fare", gate.Severity.ERROR, "Unexpected data type", "Expected FLOAT but got STRING"),
     )
     report = gate.format_report(verdict)
-    assert report.startswith("Data validation failed: 1 anomalies at or above severity error")
+    assert report.startswith(
+        "Data validation failed on fare (Unexpected data type): 1 finding(s) at or above severity error"
+    )
     assert "train  fare     error     Unexpected data type  Expected FLOAT but got STRING" in report
 
 
@@ -69,6 +71,17 @@ def test_unknown_severity_counts_as_error():
     findings = gate.collect_findings({"train": _anomalies({"fare": (UNKNOWN, "Odd", "Odd values")})})
     assert findings[0].severity is gate.Severity.ERROR
     assert not gate.decide(findings, gate.Severity.ERROR).passed
+
+
+def test_the_first_line_names_at_most_three_findings():
+    findings = gate.collect_findings(
+        {
+            "train": _anomalies({name: (ERROR, "Bad", "bad") for name in ("a", "b", "c", "d")}),
+            "eval": _anomalies({"a": (ERROR, "Bad", "bad")}),
+        }
+    )
+    head = gate.format_report(gate.decide(findings, gate.Severity.ERROR)).splitlines()[0]
+    assert head.startswith("Data validation failed on a (Bad), b (Bad), c (Bad) and 1 more: 5 finding(s)")
 
 
 def test_dataset_level_anomaly_is_a_finding():
@@ -151,7 +164,7 @@ def test_executor_raises_with_the_report_and_passes_nothing_on(tmp_path):
     bad = _anomalies({"payment_type": (ERROR, "Unexpected string values", "Bitcoin (<1%)")})
     _, _, error = _run_executor(tmp_path, {"train": bad, "eval": _anomalies()})
     assert error is not None
-    assert str(error).startswith("Data validation failed: 1 anomalies")
+    assert str(error).startswith("Data validation failed on payment_type (Unexpected string values): 1 finding(s)")
     assert "payment_type" in str(error) and "Bitcoin" in str(error)
     assert not (tmp_path / "validated_schema" / keys.SCHEMA_FILE).exists()
 

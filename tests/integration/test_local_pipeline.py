@@ -12,20 +12,11 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from components.statistics_gen import DataTypeError
 from components.validation_gate import component_keys as gate_keys
 from pipelines import local_runner, sample_data
 from pipelines import pipeline as pipeline_lib
-from tests.conftest import (
-    LOCAL_CONFIG,
-    REPO_ROOT,
-    SCHEMA_PATH,
-    build_config,
-    config_overrides,
-    node_executions,
-    taxi_task,
-    write_input,
-)
+from tests.conftest import REPO_ROOT, SCHEMA_PATH, build_config, node_executions, taxi_task
+from tests.integration.conftest import only_artifact_dir, split_examples, summaries
 from trainer import expressions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -45,21 +36,6 @@ ALL_COMPONENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def sample_input(tmp_path_factory, sample_rows) -> pathlib.Path:
-    input_dir = tmp_path_factory.mktemp("sample_input")
-    write_input(input_dir, sample_rows)
-    return input_dir
-
-
-@pytest.fixture(scope="module")
-def good_run(sample_input, tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("good_run")
-    config = build_config(sample_input, output_dir)
-    timings = local_runner.run(config)
-    return config, timings, output_dir
-
-
 # For runs that only need to get through the pipeline, not to tune or train well.
 FAST = ("tuner.enabled=false", "trainer.train_steps=40", "evaluator.threshold=0.0")
 
@@ -68,19 +44,6 @@ def _big_tipper(tips: float, fare: float) -> bool:
     """The sample's label, computed by the config's own expression (NumPy backend)."""
     expression = expressions.parse(taxi_task().label.expression)
     return bool(expression.evaluate({"tips": tips, "fare": fare}, expressions.NUMPY_OPS))
-
-
-def _only_artifact_dir(root: pathlib.Path, component: str, output: str) -> pathlib.Path:
-    (directory,) = (root / component / output).iterdir()
-    return directory
-
-
-def _split_examples(split_dir: pathlib.Path) -> list[tf.train.Example]:
-    files = [str(path) for path in split_dir.glob("*.gz")]
-    return [
-        tf.train.Example.FromString(record)
-        for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
-    ]
 
 
 def _downstream_of(config, component_id: str) -> set[str]:
@@ -103,22 +66,22 @@ def test_run_passes_the_gate_and_leaves_its_outputs(good_run, sample_rows):
     assert all(executions[c] == ["COMPLETE"] for c in ALL_COMPONENTS if c != pipeline_lib.MODEL_RESOLVER_ID)
 
     root = pathlib.Path(config.pipeline.root)
-    examples = _only_artifact_dir(root, "ExampleGen", "examples")
-    num_train, num_eval = len(_split_examples(examples / "Split-train")), len(_split_examples(examples / "Split-eval"))
+    examples = only_artifact_dir(root, "ExampleGen", "examples")
+    num_train, num_eval = len(split_examples(examples / "Split-train")), len(split_examples(examples / "Split-eval"))
     assert num_train + num_eval == len(sample_rows)
     assert 0.6 < num_train / len(sample_rows) < 0.73  # 2:1 hash buckets
 
-    statistics = _only_artifact_dir(root, "StatisticsGen", "statistics")
+    statistics = only_artifact_dir(root, "StatisticsGen", "statistics")
     assert (statistics / "Split-train" / "FeatureStats.pb").stat().st_size > 0
-    assert (_only_artifact_dir(root, "SchemaGen", "schema") / "schema.pbtxt").read_text() == SCHEMA_PATH.read_text()
-    anomalies = _only_artifact_dir(root, "ExampleValidator", "anomalies")
+    assert (only_artifact_dir(root, "SchemaGen", "schema") / "schema.pbtxt").read_text() == SCHEMA_PATH.read_text()
+    anomalies = only_artifact_dir(root, "ExampleValidator", "anomalies")
     assert {path.parent.name for path in anomalies.glob("Split-*/SchemaDiff.pb")} == {"Split-train", "Split-eval"}
 
-    verdict_dir = _only_artifact_dir(root, "ValidationGate", gate_keys.VERDICT_KEY)
+    verdict_dir = only_artifact_dir(root, "ValidationGate", gate_keys.VERDICT_KEY)
     verdict = json.loads((verdict_dir / gate_keys.VERDICT_FILE).read_text())
     assert verdict == {"passed": True, "fail_on": "error", "findings": []}
     assert (verdict_dir / gate_keys.REPORT_FILE).read_text().strip() == "Data validation passed: no anomalies."
-    validated = _only_artifact_dir(root, "ValidationGate", gate_keys.VALIDATED_SCHEMA_KEY)
+    validated = only_artifact_dir(root, "ValidationGate", gate_keys.VALIDATED_SCHEMA_KEY)
     assert (validated / gate_keys.SCHEMA_FILE).read_text() == SCHEMA_PATH.read_text()
 
 
@@ -136,15 +99,17 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     metrics, validation = _eval_result(root)
     assert metrics["auc"] >= 0.94, metrics
     assert validation.validation_ok
-    assert (_only_artifact_dir(root, "Evaluator", "blessing") / "BLESSED").exists()
+    assert (only_artifact_dir(root, "Evaluator", "blessing") / "BLESSED").exists()
 
-    (version,) = pathlib.Path(config.pusher.serving_root).iterdir()
-    assert version.name.isdigit()
+    (version,) = [path for path in pathlib.Path(config.pusher.serving_root).iterdir() if path.name.isdigit()]
+    summary = summaries(config)[0]
+    assert summary["outcome"] == "pushed" and summary["pushed_version"] == version.name
+    assert summary["metric"]["name"] == "auc" and summary["metric"]["value"] == pytest.approx(metrics["auc"])
     loaded = tf.saved_model.load(str(version))
     rows = sample_rows[:50]
+    types = sample_data.column_types(str(SCHEMA_PATH))
     requests = [
-        sample_data.to_example({k: v for k, v in row.items() if k != "tips"}, _types()).SerializeToString()
-        for row in rows
+        sample_data.to_example({k: v for k, v in row.items() if k != "tips"}, types).SerializeToString() for row in rows
     ]
     probabilities = loaded.signatures["serving_default"](examples=tf.constant(requests))["probabilities"].numpy()
     assert probabilities.shape == (50,) and ((probabilities >= 0) & (probabilities <= 1)).all()
@@ -173,7 +138,7 @@ def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_
     config, _, _ = good_run
     root = pathlib.Path(config.pipeline.root)
     scores, labels = [], []
-    for example in _split_examples(_only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval"):
+    for example in split_examples(only_artifact_dir(root, "ExampleGen", "examples") / "Split-eval"):
         feature = example.features.feature
         scores.append(float(feature["payment_type"].bytes_list.value == [b"Credit Card"]))
         labels.append(_big_tipper(feature["tips"].float_list.value[0], feature["fare"].float_list.value[0]))
@@ -185,13 +150,13 @@ def test_the_auc_floor_refuses_a_model_no_better_than_the_one_feature_rule(good_
 def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
     config, _, _ = good_run
     root = pathlib.Path(config.pipeline.root)
-    model_run = _only_artifact_dir(root, "Trainer", "model_run")
+    model_run = only_artifact_dir(root, "Trainer", "model_run")
     assert list((model_run / "train").glob("events.out.tfevents.*"))
     assert list((model_run / "eval").glob("events.out.tfevents.*"))
     report = json.loads((model_run / "training_report.json").read_text())
     assert report["training"]["final_step"] == config.trainer.train_steps
     assert set(report["eval_metrics"]["metrics"]) == {"auc", "accuracy"}
-    tuner_search = _only_artifact_dir(root, "Tuner", "tuner_results") / "search" / "tensorboard"
+    tuner_search = only_artifact_dir(root, "Tuner", "tuner_results") / "search" / "tensorboard"
     trial_runs = [path for path in tuner_search.iterdir() if path.is_dir()]
     assert len(trial_runs) == config.tuner.max_trials
 
@@ -211,15 +176,25 @@ def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
     assert rerun <= {pipeline_lib.MODEL_RESOLVER_ID, pipeline_lib.EVALUATOR_ID, pipeline_lib.PUSHER_ID}
     assert node_executions(config)["Trainer"] == ["COMPLETE", "CACHED"]
     assert sorted(serving_root.iterdir()) == pushed_before, "no duplicate version of the same model"
+    assert summaries(config)[-1]["outcome"] == "identical"
 
 
-def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(good_run):
+def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(good_run, capsys):
     config, _, output_dir = good_run
     serving_root = pathlib.Path(config.pusher.serving_root)
     before = {path: path.stat().st_mtime_ns for path in serving_root.rglob("*")}
     strict = build_config(pathlib.Path(config.input.path).parent, output_dir, "evaluator.threshold=0.999")
+    capsys.readouterr()
 
     timings = {t.component_id: t for t in local_runner.run(strict)}
+
+    (version,) = [path.name for path in serving_root.iterdir() if path.name.isdigit()]
+    printed = capsys.readouterr().out
+    assert "Pipeline taxi-local finished" not in printed and "Run summary (taxi-local" in printed
+    assert "not blessed: auc 0.9" in printed
+    assert f"below the threshold 0.999; serving stays at version {version}" in printed
+    summary = summaries(config)[-1]
+    assert summary["outcome"] == "not_blessed" and summary["serving_version"] == version
 
     assert not timings["Evaluator"].cached and timings["Trainer"].cached
     metrics, validation = _eval_result(pathlib.Path(config.pipeline.root))
@@ -229,104 +204,6 @@ def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(goo
     )
     assert (blessings[-1] / "NOT_BLESSED").exists()
     assert {path: path.stat().st_mtime_ns for path in serving_root.rglob("*")} == before
-
-
-def _types():
-    return sample_data.column_types(str(SCHEMA_PATH))
-
-
-def _string_in_numeric_column(rows):
-    rows[5]["fare"] = "abc"
-
-
-def _missing_required_column(rows):
-    for row in rows:
-        del row["payment_type"]
-
-
-def _out_of_domain_category(rows):
-    for row in rows[:50]:
-        row["payment_type"] = "Bitcoin"
-
-
-@pytest.mark.parametrize(
-    ("mutate", "input_format", "expected"),
-    [
-        (_string_in_numeric_column, "csv", ["fare", "Unexpected data type", "Expected data of type: FLOAT"]),
-        (_missing_required_column, "csv", ["payment_type", "Column dropped"]),
-        (_out_of_domain_category, "tfrecord", ["payment_type", "Unexpected string values", "Bitcoin"]),
-    ],
-    ids=["string_in_numeric_column", "missing_required_column", "out_of_domain_category"],
-)
-def test_bad_data_stops_the_run_at_the_gate(mutate, input_format, expected, sample_rows, tmp_path, capsys):
-    rows = [dict(row) for row in sample_rows]
-    mutate(rows)
-    input_dir = tmp_path / "input"
-    if input_format == "csv":
-        _write_csv_only(input_dir, rows)
-    else:
-        write_input(input_dir, rows, formats=("tfrecord",))
-    overrides = config_overrides(input_dir, tmp_path / "out", input_format=input_format)
-
-    code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
-
-    captured = capsys.readouterr()
-    assert code == 1
-    assert "ValidationGate FAILED" in captured.out
-    assert "DataValidationError: Data validation failed" in captured.err
-    for text in expected:
-        assert text in captured.err
-    config = build_config(input_dir, tmp_path / "out", input_format=input_format)
-    executions = node_executions(config)
-    assert executions["ValidationGate"] == ["FAILED"]
-    assert "Trainer" not in executions and "Transform" not in executions
-    assert not set(executions) & _downstream_of(config, "ValidationGate"), "a component after the gate ran"
-    (log_file,) = pathlib.Path(config.pipeline.log_dir).glob("run-*.log")
-    assert "Data validation failed" in log_file.read_text(), "the report belongs in the run's log too"
-
-
-def _write_csv_only(input_dir: pathlib.Path, rows) -> None:
-    import csv
-
-    span = input_dir / "csv" / "span-1"
-    span.mkdir(parents=True)
-    with open(span / "data.csv", "w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def test_mixed_types_in_tfrecords_stop_at_statistics(sample_rows, tmp_path):
-    input_dir = tmp_path / "input"
-    write_input(input_dir, sample_rows[:3000], formats=("tfrecord",))
-    span_file = input_dir / "tfrecord" / "span-1" / "data.tfrecord.gz"
-    records = list(tf.data.TFRecordDataset(str(span_file), compression_type="GZIP").as_numpy_iterator())
-    bad = tf.train.Example.FromString(records[5])
-    bad.features.feature["fare"].ClearField("float_list")
-    bad.features.feature["fare"].bytes_list.value.append(b"abc")
-    records[5] = bad.SerializeToString()
-    with tf.io.TFRecordWriter(str(span_file), options="GZIP") as writer:
-        for record in records:
-            writer.write(record)
-    config = build_config(input_dir, tmp_path / "out")
-
-    # However Beam batches the examples, the error names the feature and the counts.
-    with pytest.raises(DataTypeError, match=r'feature "fare": float_list in 2999 examples, bytes_list in 1 example'):
-        local_runner.run(config)
-    executions = node_executions(config)
-    assert executions["StatisticsGen"] == ["FAILED"]
-    assert "ValidationGate" not in executions
-
-
-def test_empty_input_folder_is_refused_before_any_run(tmp_path, capsys):
-    empty = tmp_path / "input"
-    (empty / "tfrecord" / "span-1").mkdir(parents=True)
-    overrides = config_overrides(empty, tmp_path / "out")
-    code = local_runner.main(["--config", str(LOCAL_CONFIG), *[arg for o in overrides for arg in ("--set", o)]])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert f"input.path: no input files in '{empty / 'tfrecord'}'" in err
-    assert not (tmp_path / "out" / "metadata.sqlite").exists()
 
 
 def test_tfx_cli_runs_the_pipeline_on_csv_input_to_a_pushed_model(sample_input, tmp_path):

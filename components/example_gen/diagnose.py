@@ -1,0 +1,70 @@
+"""Which input files cannot be read, and why: run when ExampleGen fails, to name the file.
+
+Beam reports an unreadable file as "Error -3 while decompressing data" or
+"Not a valid TFRecord", naming no file. These functions read each input file
+the way ExampleGen does (TFRecords: gzip when the name ends in .gz; CSV: UTF-8
+text with a header) and describe the first problem of each bad file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+
+__all__ = ["csv_problem", "tfrecord_problem", "unreadable_files"]
+
+_TF_MESSAGE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$")
+
+
+def tfrecord_problem(path: str) -> str | None:
+    """Why a TFRecord file of tf.Example cannot be read, or None when it can."""
+    import tensorflow as tf
+
+    compressed = path.endswith(".gz")
+    dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if compressed else "")
+    count = 0
+    try:
+        for record in dataset:
+            if count == 0:
+                try:
+                    tf.train.Example.FromString(record.numpy())
+                except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+                    return "its first record is not a serialized tf.Example"
+            count += 1
+    except tf.errors.OpError as error:
+        message = _TF_MESSAGE.sub("", error.message).strip()
+        after = f"after {count} records" if count else "at the start"
+        if "incorrect header check" in message or "inflate" in message:
+            return "not gzip-compressed, but its name ends in .gz: write it with GZIP compression or rename it"
+        if "truncated" in message or "EOF" in message:
+            return f"truncated {after}: it ends in the middle of a record (an interrupted copy?)"
+        if not compressed and count == 0:
+            return f"not a TFRecord file ({message}); if it is gzipped, its name must end in .gz"
+        return f"unreadable {after}: {message}"
+    return None
+
+
+def csv_problem(path: str) -> str | None:
+    """Why a CSV file with a header cannot be read, or None when it can."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8 text (byte {error.start}: {data[error.start : error.start + 1]!r}); save it as UTF-8"
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if not header:
+        return "empty: no header line"
+    for line, row in enumerate(rows, start=2):
+        if row and len(row) != len(header):
+            return f"line {line} has {len(row)} fields, the header has {len(header)}"
+    return None
+
+
+def unreadable_files(paths: Iterable[str], input_format: str) -> list[tuple[str, str]]:
+    """(path, reason) of every file that cannot be read, in the given order."""
+    check = csv_problem if input_format == "csv" else tfrecord_problem
+    return [(path, problem) for path in paths if (problem := check(path))]
