@@ -77,7 +77,9 @@ def create_pipeline(
       The pipeline, ready for any TFX runner.
     """
     task_spec = resolved_task(config)
-    task_config = {features.TASK_KEY: task_spec.model_dump(mode="json")}
+    # Slices are the Evaluator's alone: they stay out of the cache keys of the components that train.
+    training_task = task_spec.model_copy(update={"slices": ()})
+    task_config = {features.TASK_KEY: training_task.model_dump(mode="json")}
     example_gen = _example_gen(config.input).with_id(EXAMPLE_GEN_ID)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
     schema_path = config.validation.schema_path
@@ -93,7 +95,7 @@ def create_pipeline(
         fail_on=config.validation.fail_on,
         statistics=statistics_gen.outputs["statistics"],
         examples=example_gen.outputs["examples"],
-        task=task_spec.model_dump_json(),
+        task=training_task.model_dump_json(),
         min_examples=config.validation.min_examples,
         code_version=code_version(ValidationGate.EXECUTOR_SPEC.executor_class.__module__),
     ).with_id(VALIDATION_GATE_ID)

@@ -51,3 +51,53 @@ def test_checkpoints_default_under_the_pipeline_root(make, tmp_path):
     trainer = _component(make(), pipeline_lib.TRAINER_ID)
     settings = _custom_config(trainer)["settings"]
     assert settings["checkpoint_root"] == str(tmp_path / "out" / "pipeline_root" / "checkpoints")
+
+
+def _cache_relevant(component) -> dict:
+    """What TFX keys a component's cache on, besides its inputs: its executor and its parameters."""
+    return {"executor": component.executor_spec.executor_class, **component.exec_properties}
+
+
+def _key(config, component_id: str) -> dict:
+    return _cache_relevant(_component(config, component_id))
+
+
+@pytest.mark.parametrize(
+    ("override", "changes_the_trainer"),
+    [
+        ("trainer.train_steps=999", True),
+        ("trainer.checkpoint_every_steps=7", True),
+        ("trainer.num_workers=2", True),
+        ("launcher.max_restarts=9", False),  # one worker and one tuner: nothing is launched
+    ],
+)
+def test_a_trainer_or_launcher_setting_leaves_the_tuner_key_unchanged(make, override, changes_the_trainer):
+    assert _key(make(), pipeline_lib.TUNER_ID) == _key(make(override), pipeline_lib.TUNER_ID)
+    assert (
+        _key(make(), pipeline_lib.TRAINER_ID) != _key(make(override), pipeline_lib.TRAINER_ID)
+    ) is changes_the_trainer
+
+
+@pytest.mark.parametrize("override", ["trainer.batch_size=64", "trainer.seed=7", "tuner.max_trials=9"])
+def test_what_the_search_uses_changes_the_tuner_key(make, override):
+    assert _key(make(), pipeline_lib.TUNER_ID) != _key(make(override), pipeline_lib.TUNER_ID)
+
+
+def test_slices_change_only_the_evaluator(make):
+    base, sliced = make(), make("task.slices=[company]")
+    for component_id in (
+        pipeline_lib.VALIDATION_GATE_ID,
+        pipeline_lib.TRANSFORM_ID,
+        pipeline_lib.TUNER_ID,
+        pipeline_lib.TRAINER_ID,
+    ):
+        assert _key(base, component_id) == _key(sliced, component_id), component_id
+    assert _key(base, pipeline_lib.EVALUATOR_ID) != _key(sliced, pipeline_lib.EVALUATOR_ID)
+
+
+def test_each_component_running_our_code_carries_its_code_version(make):
+    config = make()
+    for component_id in (pipeline_lib.TRANSFORM_ID, pipeline_lib.TUNER_ID, pipeline_lib.TRAINER_ID):
+        assert len(_custom_config(_component(config, component_id))["code_version"]) == 16, component_id
+    gate = _component(config, pipeline_lib.VALIDATION_GATE_ID)
+    assert len(gate.exec_properties["code_version"]) == 16
