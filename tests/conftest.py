@@ -126,6 +126,11 @@ def serialized_examples(rows, drop=()) -> list[bytes]:
 
 @pytest.fixture(scope="session")
 def transformed(tmp_path_factory, sample_rows) -> Transformed:
+    return make_transformed(tmp_path_factory.mktemp("transformed"), sample_rows)
+
+
+def make_transformed(root: pathlib.Path, sample_rows: list[dict[str, str]]) -> Transformed:
+    """Runs the sample's preprocessing_fn on Beam over 8 000 shuffled rows (6 000 train, 2 000 eval) under root."""
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
@@ -136,7 +141,6 @@ def transformed(tmp_path_factory, sample_rows) -> Transformed:
     from trainer.preprocessing import preprocessing_fn
 
     preprocess = functools.partial(preprocessing_fn, custom_config=task_config())
-    root = tmp_path_factory.mktemp("transformed")
     rows = list(sample_rows)
     random.Random(7).shuffle(rows)
     splits = {"train": rows[:6000], "eval": rows[6000:8000]}

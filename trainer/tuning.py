@@ -61,7 +61,11 @@ def compiled_model(hp: keras_tuner.HyperParameters, inputs: Sequence[ModelInput]
 
 
 class _TrialReporting:
-    """Logs which tuner starts which trial: parallel searches show who ran what."""
+    """Logs which tuner joins the search and which trial it starts: parallel searches show who ran what."""
+
+    def on_search_begin(self):
+        logging.info("Tuner %s joins the search", self.tuner_id)
+        super().on_search_begin()
 
     def on_trial_begin(self, trial):
         logging.info("Tuner %s starts trial %s: %s", self.tuner_id, trial.trial_id, trial.hyperparameters.values)
