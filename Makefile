@@ -21,6 +21,8 @@ KFP_CONFIG ?= pipelines/configs/kubeflow.yaml
 SAMPLE_DATA := $(if $(filter $(SAMPLE_CONFIG),$(CONFIG)),data)
 ARGS ?=
 DATA_ARGS ?=
+# Tests run on this many processes (pytest-xdist); tests sharing an expensive fixture share one (xdist_group).
+TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 TENSORBOARD_PORT ?= 6006
 
@@ -49,8 +51,8 @@ $(TOOLS_STAMP): requirements-tools.lock $(STAMP)
 run: $(STAMP) $(SAMPLE_DATA) ## Run the local pipeline (sample data by default; CONFIG=my.yaml, ARGS="--set key=value")
 	$(BIN)/python -m pipelines.local_runner --config $(CONFIG) $(ARGS)
 
-test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite (PYTEST_ARGS="-m 'not integration'" for the fast tier)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite on TEST_WORKERS processes (PYTEST_ARGS="-m 'not integration'")
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 check-deploy: $(STAMP) $(TOOLS_STAMP) ## Check Dockerfile, k8s/, skaffold.yaml and the compiled KFP spec offline
 	$(BIN)/python -m pytest -m deploy $(PYTEST_ARGS)

@@ -31,6 +31,7 @@ RUNTIME_REQUIREMENTS = [
 DEV_REQUIREMENTS = [
     "pytest>=8",
     "pytest-timeout>=2.3",
+    "pytest-xdist>=3.5",
     "ruff>=0.6",
     "jsonschema>=4.20",
     "kubernetes-validate>=1.31",

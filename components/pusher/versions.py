@@ -33,8 +33,10 @@ __all__ = [
     "STAGING_PREFIX",
     "PushLockTimeoutError",
     "content_digest",
+    "keep_beside",
     "newest_version",
     "next_version",
+    "numbered_versions",
     "publish",
     "remove_stale_staging",
     "serving_lock",
@@ -48,14 +50,17 @@ class PushLockTimeoutError(TimeoutError):
     """Another push held the serving root's lock for too long; the message names the lock file."""
 
 
+def numbered_versions(base_directory: str) -> list[str]:
+    """The version folders (numbers) under base_directory, lowest first; what TensorFlow Serving can load."""
+    if not fileio.exists(base_directory):
+        return []
+    return sorted((name.rstrip("/") for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()), key=int)
+
+
 def newest_version(base_directory: str) -> str | None:
     """Path of the highest numbered version folder under base_directory, or None."""
-    if not fileio.exists(base_directory):
-        return None
-    versions = [name.rstrip("/") for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()]
-    if not versions:
-        return None
-    return os.path.join(base_directory, max(versions, key=int))
+    versions = numbered_versions(base_directory)
+    return os.path.join(base_directory, versions[-1]) if versions else None
 
 
 def next_version(base_directory: str, now: int) -> int:
@@ -160,3 +165,18 @@ def publish(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target, True
+
+
+def keep_beside(source: str, base_directory: str, hidden_dir: str, version: str) -> str:
+    """Copies `source` to `<base>/<hidden_dir>/<version>` (staged, then renamed) unless it is there; returns it."""
+    target = os.path.join(base_directory, hidden_dir, version)
+    if os.path.exists(target):
+        return target
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    staging = f"{target}{STAGING_PREFIX}{uuid.uuid4().hex}"
+    try:
+        shutil.copytree(source, staging)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,7 +1,7 @@
 """Every bad input of the corpus stops the run where it must, says what is wrong, and loses nothing.
 
-Each case starts from a copy of a good run's ML Metadata and serving folder
-(the same pipeline, a model already pushed), runs the real pipeline through
+Each case starts from a copy of a previous run's ML Metadata and serving
+folder (the same pipeline, a model already pushed), runs the real pipeline through
 the command line on the bad span, and checks: the exit code; the failing
 component; the error naming the feature or the file; the run summary; no
 Transform or Trainer execution; every earlier execution and artifact still in
@@ -16,13 +16,27 @@ import shutil
 
 import pytest
 
+from components.pusher import versions
 from pipelines import local_runner
 from pipelines import pipeline as pipeline_lib
 from tests.conftest import LOCAL_CONFIG, build_config, config_overrides, node_executions, write_input
 from tests.integration.bad_inputs import CASES, CONFIG, BadInput
 from tests.integration.conftest import summaries
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600), pytest.mark.xdist_group("bad_inputs")]
+
+
+@pytest.fixture(scope="module")
+def previous_run(sample_rows, tmp_path_factory):
+    """A run that pushed a model (fast settings, the sample's first 3 000 rows): what a bad run must not touch."""
+    folder = tmp_path_factory.mktemp("previous_run")
+    write_input(folder / "in", sample_rows[:3000], formats=("tfrecord",))
+    config = build_config(
+        folder / "in", folder / "out", "tuner.enabled=false", "trainer.train_steps=40", "evaluator.threshold=0.0"
+    )
+    local_runner.run(config)
+    assert versions.numbered_versions(config.pusher.serving_root), "the previous run pushed a model"
+    return config
 
 
 def _tree_digest(folder: pathlib.Path) -> dict[str, str]:
@@ -56,8 +70,8 @@ def _write_case(case: BadInput, rows, input_dir: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.case for case in CASES])
-def test_a_bad_input_stops_the_run_with_a_message_and_loses_nothing(case, good_run, sample_rows, tmp_path, capsys):
-    good_config, _, _ = good_run
+def test_a_bad_input_stops_the_run_with_a_message_and_loses_nothing(case, previous_run, sample_rows, tmp_path, capsys):
+    good_config = previous_run
     output = tmp_path / "out"
     output.mkdir()
     shutil.copy(good_config.pipeline.metadata_path, output / "metadata.sqlite")

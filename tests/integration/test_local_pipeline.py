@@ -12,14 +12,16 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from components.pusher import versions
 from components.validation_gate import component_keys as gate_keys
 from pipelines import local_runner, sample_data
 from pipelines import pipeline as pipeline_lib
-from tests.conftest import REPO_ROOT, SCHEMA_PATH, build_config, node_executions, taxi_task
+from tests.conftest import REPO_ROOT, SCHEMA_PATH, build_config, node_executions, taxi_task, write_input
 from tests.integration.conftest import only_artifact_dir, split_examples, summaries
 from trainer import expressions
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+# One process runs this module: its tests share the good run (tests/integration/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900), pytest.mark.xdist_group("good_run")]
 
 ALL_COMPONENTS = [
     pipeline_lib.EXAMPLE_GEN_ID,
@@ -101,7 +103,8 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     assert validation.validation_ok
     assert (only_artifact_dir(root, "Evaluator", "blessing") / "BLESSED").exists()
 
-    (version,) = [path for path in pathlib.Path(config.pusher.serving_root).iterdir() if path.name.isdigit()]
+    (number,) = versions.numbered_versions(config.pusher.serving_root)
+    version = pathlib.Path(config.pusher.serving_root) / number
     summary = summaries(config)[0]
     assert summary["outcome"] == "pushed" and summary["pushed_version"] == version.name
     assert summary["metric"]["name"] == "auc" and summary["metric"]["value"] == pytest.approx(metrics["auc"])
@@ -164,7 +167,7 @@ def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
 def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
     config, _, _ = good_run
     serving_root = pathlib.Path(config.pusher.serving_root)
-    pushed_before = sorted(serving_root.iterdir())
+    pushed_before = versions.numbered_versions(str(serving_root))
 
     timings = local_runner.run(config)
 
@@ -175,7 +178,7 @@ def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
     rerun = {t.component_id for t in timings if not t.cached}
     assert rerun <= {pipeline_lib.MODEL_RESOLVER_ID, pipeline_lib.EVALUATOR_ID, pipeline_lib.PUSHER_ID}
     assert node_executions(config)["Trainer"] == ["COMPLETE", "CACHED"]
-    assert sorted(serving_root.iterdir()) == pushed_before, "no duplicate version of the same model"
+    assert versions.numbered_versions(str(serving_root)) == pushed_before, "no duplicate version of the same model"
     assert summaries(config)[-1]["outcome"] == "identical"
 
 
@@ -188,7 +191,7 @@ def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(goo
 
     timings = {t.component_id: t for t in local_runner.run(strict)}
 
-    (version,) = [path.name for path in serving_root.iterdir() if path.name.isdigit()]
+    (version,) = versions.numbered_versions(str(serving_root))
     printed = capsys.readouterr().out
     assert "Pipeline taxi-local finished" not in printed and "Run summary (taxi-local" in printed
     assert "not blessed: auc 0.9" in printed
@@ -206,8 +209,9 @@ def test_model_below_the_threshold_is_not_blessed_and_the_pushed_model_stays(goo
     assert {path: path.stat().st_mtime_ns for path in serving_root.rglob("*")} == before
 
 
-def test_tfx_cli_runs_the_pipeline_on_csv_input_to_a_pushed_model(sample_input, tmp_path):
-    config = build_config(sample_input, tmp_path / "out", *FAST, input_format="csv")
+def test_tfx_cli_runs_the_pipeline_on_csv_input_to_a_pushed_model(sample_rows, tmp_path):
+    write_input(tmp_path / "in", sample_rows[:3000], formats=("csv",))
+    config = build_config(tmp_path / "in", tmp_path / "out", *FAST, input_format="csv")
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config.model_dump(mode="json")))
     env = {**os.environ, "LOCAL_HOME": str(tmp_path / "tfx_home"), "PIPELINE_CONFIG": str(config_file)}
@@ -229,4 +233,4 @@ def test_tfx_cli_runs_the_pipeline_on_csv_input_to_a_pushed_model(sample_input, 
     assert "Pusher done" in ran.stdout
     executions = node_executions(config)
     assert executions["ValidationGate"] == ["COMPLETE"] and executions["Pusher"] == ["COMPLETE"]
-    assert len(list(pathlib.Path(config.pusher.serving_root).iterdir())) == 1
+    assert len(versions.numbered_versions(config.pusher.serving_root)) == 1

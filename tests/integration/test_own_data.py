@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.pusher import versions
 from pipelines import config as config_lib
 from pipelines import init_dataset, local_runner
 from pipelines import pipeline as pipeline_lib
@@ -138,8 +139,8 @@ def _evaluation(config: config_lib.PipelineConfig) -> dict[str, float]:
 
 
 def _pushed_model(config: config_lib.PipelineConfig):
-    (version,) = pathlib.Path(config.pusher.serving_root).iterdir()
-    return tf.saved_model.load(str(version)).signatures["serving_default"]
+    (version,) = versions.numbered_versions(config.pusher.serving_root)
+    return tf.saved_model.load(os.path.join(config.pusher.serving_root, version)).signatures["serving_default"]
 
 
 def _requests(rows: list[tf.train.Example], task: TaskSpec) -> tf.Tensor:
