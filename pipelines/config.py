@@ -78,6 +78,9 @@ class InputConfig(_Section):
         without it (e.g. `*.csv`) the matching files are one data set.
       train_buckets: Hash buckets for the train split.
       eval_buckets: Hash buckets for the eval split.
+      window_spans: Train on the latest this many spans; evaluate on the newest.
+      analyzer_cache: With a window, reuse Transform's analysis of spans
+        analysed in earlier runs (kept under <pipeline root>/analyzer_cache).
     """
 
     format: Literal["tfrecord", "csv"] = "tfrecord"
@@ -85,6 +88,16 @@ class InputConfig(_Section):
     pattern: str = "span-{SPAN}/*"
     train_buckets: int = pydantic.Field(default=2, ge=1)
     eval_buckets: int = pydantic.Field(default=1, ge=1)
+    window_spans: int = pydantic.Field(default=1, ge=1)
+    analyzer_cache: bool = True
+
+    @pydantic.model_validator(mode="after")
+    def _window_needs_spans(self) -> InputConfig:
+        if self.window_spans > 1 and _SPAN_TOKEN not in self.pattern:
+            raise ValueError(
+                f"window_spans {self.window_spans} needs spans: a pattern with {_SPAN_TOKEN}, got {self.pattern!r}"
+            )
+        return self
 
     @pydantic.field_validator("pattern")
     @classmethod
@@ -122,11 +135,15 @@ class ValidationConfig(_Section):
       schema_path: The curated schema.pbtxt imported by ImportSchemaGen.
       fail_on: Lowest anomaly severity that stops the run at the validation gate.
       min_examples: Fewest examples a split may have; a smaller span stops at the gate.
+      serving_statistics_path: Statistics of serving requests (a TFDV
+        FeatureStats.pb); the schema's skew comparators check the training
+        data against them.
     """
 
     schema_path: str
     fail_on: Literal["error", "warning"]
     min_examples: int = pydantic.Field(default=100, ge=1)
+    serving_statistics_path: str | None = None
 
 
 class BeamConfig(_Section):

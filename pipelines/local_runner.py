@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 from pipelines import config as config_lib
-from pipelines import progress, run_summary
+from pipelines import locks, progress, run_summary
 
 __all__ = ["DEFAULT_CONFIG", "build_pipeline", "main", "run"]
 
@@ -44,14 +44,21 @@ def run(config: config_lib.PipelineConfig, verbose: bool = False) -> list[progre
 
     The summary (what ran, the model against its threshold, what is served)
     is also written as JSON beside the run's log: `<log_dir>/run-<stamp>.summary.json`.
+    Only one run at a time uses a pipeline root: a second one fails at once.
 
     Args:
       config: The validated config.
       verbose: Keep TFX, Beam and TensorFlow logs on the console instead of the log file.
 
     Raises:
+      locks.LockedError: If another run holds the pipeline root.
       Exception: Whatever the failing component raised, e.g. DataValidationError.
     """
+    with locks.holding(config.pipeline.root, locks.RUN_LOCK, f"a run of {config.pipeline.name}"):
+        return _run(config, verbose)
+
+
+def _run(config: config_lib.PipelineConfig, verbose: bool) -> list[progress.ComponentTiming]:
     now = datetime.datetime.now()
     stamp = now.strftime("%Y%m%d-%H%M%S")
     log_path = None if verbose else os.path.join(config.pipeline.log_dir, f"run-{stamp}.log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from ml_metadata.proto import metadata_store_pb2
@@ -13,15 +14,17 @@ from tfx.dsl.components.base import base_component
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.curated_schema import CuratedSchemaGen, file_sha256
 from components.distributed_trainer import DistributedTrainer
-from components.example_gen import CheckedCsvExampleGen, CheckedImportExampleGen
+from components.example_gen import WindowedCsvExampleGen, WindowedImportExampleGen
+from components.example_gen.window import older_split_names
 from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.pusher import AtomicPusher
 from components.statistics_gen import StatisticsGen
+from components.transform import SpanCachedTransform
 from components.tuner import Tuner
 from components.validation_gate import ValidationGate
 from pipelines import evaluation
@@ -48,6 +51,10 @@ __all__ = [
     "resolved_task",
 ]
 
+# The newest span's hash split; a window's older spans add theirs (components/example_gen/window.py).
+TRAIN_SPLIT, EVAL_SPLIT = "train", "eval"
+# Under the pipeline root: the gate's drift measures per feature and span, for TensorBoard.
+DRIFT_LOG_DIR = "drift"
 # Component ids: the names shown in progress, MLMD and the pipeline root folders.
 EXAMPLE_GEN_ID = "ExampleGen"
 STATISTICS_GEN_ID = "StatisticsGen"
@@ -81,7 +88,12 @@ def create_pipeline(
     training_task = task_spec.model_copy(update={"slices": ()})
     task_config = {features.TASK_KEY: training_task.model_dump(mode="json")}
     example_gen = _example_gen(config.input).with_id(EXAMPLE_GEN_ID)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN_ID)
+    # The older spans of a window were validated when each was the newest: only the newest is checked.
+    older = older_split_names(config.input.window_spans)
+    train_splits = [TRAIN_SPLIT, *older]
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], exclude_splits=older).with_id(
+        STATISTICS_GEN_ID
+    )
     schema_path = config.validation.schema_path
     schema_gen = CuratedSchemaGen(schema_file=schema_path, schema_sha256=file_sha256(schema_path)).with_id(
         SCHEMA_GEN_ID
@@ -89,6 +101,11 @@ def create_pipeline(
     example_validator = tfx_components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     ).with_id(EXAMPLE_VALIDATOR_ID)
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id(MODEL_RESOLVER_ID)
     validation_gate = ValidationGate(
         anomalies=example_validator.outputs["anomalies"],
         schema=schema_gen.outputs["schema"],
@@ -98,17 +115,34 @@ def create_pipeline(
         task=training_task.model_dump_json(),
         min_examples=config.validation.min_examples,
         code_version=code_version(ValidationGate.EXECUTOR_SPEC.executor_class.__module__),
+        baseline_model=model_resolver.outputs["model"],
+        drift=json.dumps(
+            {
+                "input_base": config.input.path,
+                "pattern": config.input.pattern,
+                "format": config.input.format,
+                "log_dir": os.path.join(config.pipeline.root, DRIFT_LOG_DIR),
+                "serving_statistics": config.validation.serving_statistics_path,
+            }
+        ),
     ).with_id(VALIDATION_GATE_ID)
-    # Downstream components read the gate's schema, not SchemaGen's: they wait for its verdict.
-    validated_schema = validation_gate.outputs["validated_schema"]
-    transform = tfx_components.Transform(
+    # Transform and the Trainer wait for the gate's verdict (a failed gate stops them) but read
+    # SchemaGen's schema: the gate re-runs when the latest blessed model (its drift baseline)
+    # changes, and its outputs as their inputs would then re-run them on unchanged data.
+    schema = schema_gen.outputs["schema"]
+    transform = SpanCachedTransform(
         examples=example_gen.outputs["examples"],
-        schema=validated_schema,
+        schema=schema,
         preprocessing_fn=qualified_name(preprocessing.preprocessing_fn),
         custom_config={**task_config, CODE_VERSION_KEY: _code_version(preprocessing.preprocessing_fn, config)},
-        # StatisticsGen already describes the raw data; skip Transform's own statistics.
-        disable_statistics=True,
+        splits_config=transform_pb2.SplitsConfig(analyze=train_splits, transform=[*train_splits, EVAL_SPLIT])
+        if older
+        else None,
+        analyzer_cache_dir=os.path.join(config.pipeline.root, "analyzer_cache")
+        if older and config.input.analyzer_cache
+        else None,
     ).with_id(TRANSFORM_ID)
+    transform.add_upstream_node(validation_gate)
 
     training = config.trainer.model_copy(
         update={"checkpoint_root": config.trainer.checkpoint_root or os.path.join(config.pipeline.root, "checkpoints")}
@@ -129,8 +163,8 @@ def create_pipeline(
             tuner_fn=qualified_name(tuning.tuner_fn),
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
-            train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial),
-            eval_args=trainer_pb2.EvalArgs(),
+            train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial, splits=train_splits),
+            eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
             custom_config=tuner_config,
         ).with_id(TUNER_ID)
     training_config = {
@@ -138,32 +172,29 @@ def create_pipeline(
         **task_config,
         CODE_VERSION_KEY: _code_version(task.run_fn, config),
     }
-    # One worker: the stock Trainer in this process. More: DistributedTrainer
-    # launches them (same run_fn, same Model/ModelRun outputs).
+    if training.warm_start:
+        # Not a TFX input: a resolved latest model would change after every blessed run and retrain
+        # on unchanged data; the Trainer reads the newest pushed version's weights when it trains.
+        training_config[task.WARM_START_FROM_KEY] = config.pusher.serving_root
+    # One worker: run_fn in this process. More: the Trainer launches them (same run_fn, same outputs).
     if training.num_workers > 1:
-        trainer_class = DistributedTrainer
         training_config = {**training_config, NUM_WORKERS_KEY: training.num_workers, **launcher_config}
-    else:
-        trainer_class = tfx_components.Trainer
-    trainer = trainer_class(
+    trainer = DistributedTrainer(
         run_fn=qualified_name(task.run_fn),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=validated_schema,
+        schema=schema,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps),
-        eval_args=trainer_pb2.EvalArgs(),
+        train_args=trainer_pb2.TrainArgs(num_steps=training.train_steps, splits=train_splits),
+        eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
         custom_config=training_config,
+        statistics=statistics_gen.outputs["statistics"],
     ).with_id(TRAINER_ID)
+    trainer.add_upstream_node(validation_gate)
 
-    model_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id(MODEL_RESOLVER_ID)
     evaluator = tfx_components.Evaluator(
         examples=example_gen.outputs["examples"],
-        example_splits=["eval"],
+        example_splits=[EVAL_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         eval_config=evaluation.eval_config(task_spec, config.evaluator.threshold, config.evaluator.max_relative_drop),
@@ -210,19 +241,19 @@ def _code_version(function, config: PipelineConfig) -> str:
 
 
 def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:
-    """ImportExampleGen for TFRecords, CsvExampleGen for CSV (both naming unreadable files); latest span,
-    hashed train/eval split."""
+    """ImportExampleGen for TFRecords, CsvExampleGen for CSV (both naming unreadable files): the window
+    of spans, the newest one hash-split into train and eval."""
     source = example_gen_pb2.Input(
         splits=[example_gen_pb2.Input.Split(name="single_split", pattern=input_config.pattern)]
     )
     output = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=input_config.train_buckets),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=input_config.eval_buckets),
+                example_gen_pb2.SplitConfig.Split(name=TRAIN_SPLIT, hash_buckets=input_config.train_buckets),
+                example_gen_pb2.SplitConfig.Split(name=EVAL_SPLIT, hash_buckets=input_config.eval_buckets),
             ]
         )
     )
     if input_config.format == "csv":
-        return CheckedCsvExampleGen(input_base=input_config.path, input_config=source, output_config=output)
-    return CheckedImportExampleGen(input_base=input_config.path, input_config=source, output_config=output)
+        return WindowedCsvExampleGen(input_config.path, source, output, input_config.window_spans)
+    return WindowedImportExampleGen(input_config.path, source, output, input_config.window_spans)

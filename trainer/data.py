@@ -16,7 +16,15 @@ from trainer import features
 from trainer.features import FeatureKind, TaskSpec
 from trainer.preprocessing import NUM_OOV_BUCKETS
 
-__all__ = ["ShardPolicy", "choose_shard_policy", "class_names", "label_moments", "make_dataset", "vocabulary_sizes"]
+__all__ = [
+    "ShardPolicy",
+    "choose_shard_policy",
+    "class_names",
+    "label_moments",
+    "make_dataset",
+    "vocabularies",
+    "vocabulary_sizes",
+]
 
 _SHUFFLE_BUFFER = 10_000
 
@@ -109,6 +117,18 @@ def vocabulary_sizes(tf_transform_output, task: TaskSpec) -> dict[str, int]:
             vocabulary = features.vocabulary_name(feature.name)
             sizes[name] = tf_transform_output.vocabulary_size_by_name(vocabulary) + NUM_OOV_BUCKETS
     return sizes
+
+
+def vocabularies(tf_transform_output, task: TaskSpec) -> dict[str, list[str]]:
+    """The tokens of each categorical input's vocabulary (by transformed name), in id order."""
+    return {
+        features.transformed_name(feature.name): [
+            token.decode("utf-8", "replace")
+            for token in tf_transform_output.vocabulary_by_name(features.vocabulary_name(feature.name))
+        ]
+        for feature in task.features
+        if feature.kind is FeatureKind.CATEGORICAL
+    }
 
 
 def class_names(tf_transform_output) -> list[str]:

@@ -13,11 +13,13 @@ Signatures:
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 
 import tensorflow as tf
 
+from trainer import warm_start
 from trainer.features import TaskSpec
 from trainer.heads import Head
 from trainer.strategy import ClusterRole
@@ -57,12 +59,20 @@ class _ServingModule(tf.Module):
 
 
 def export_serving_model(
-    model, tf_transform_output, task: TaskSpec, head: Head, export_dir: str, role: ClusterRole
+    model,
+    tf_transform_output,
+    task: TaskSpec,
+    head: Head,
+    export_dir: str,
+    role: ClusterRole,
+    network: dict | None = None,
 ) -> None:
-    """Saves the serving SavedModel to export_dir on the chief.
+    """Saves the serving SavedModel to export_dir on the chief, and the warm-start copy beside it.
 
     Other workers save to a scratch folder that is then deleted: saving
     distributed variables can involve collective ops every worker must join.
+    With `network` (trainer/warm_start.py's description), the weights and their
+    description go to `<export_dir>/../warm_start`.
     """
     module = _ServingModule(model, tf_transform_output, task, head, list(model.input))
     target = scratch_dir(export_dir, role)
@@ -73,3 +83,7 @@ def export_serving_model(
     tf.saved_model.save(module, target, signatures=signatures)
     if not role.is_chief:
         shutil.rmtree(target, ignore_errors=True)
+    elif network is not None:
+        warm_start.save(
+            model, network, os.path.join(os.path.dirname(export_dir.rstrip("/")), warm_start.WARM_START_DIR)
+        )

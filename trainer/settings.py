@@ -39,7 +39,7 @@ class TrainingSettings(_Settings):
 
     Attributes:
       num_workers: 1 runs the stock Trainer in the pipeline's process; more runs
-        DistributedTrainer, which launches that many workers (launcher section).
+        the Trainer launches that many workers (launcher section).
       train_steps: Optimiser steps in total (a restart resumes towards the same total).
       batch_size: Global batch size, split across replicas; the loss is scaled to it.
       eval_batch_size: Batch size of the evaluation pass over the eval split.
@@ -51,6 +51,8 @@ class TrainingSettings(_Settings):
       hyperparameters: Used when the Tuner is off; unset keys take the model's defaults.
       checkpoint_root: Folder (or URI) shared by all workers for checkpoints; the
         pipeline sets it to <pipeline root>/checkpoints when left empty.
+      warm_start: Start from the served model's weights when the architecture
+        fits (vocabularies may grow); otherwise start cold, saying why.
     """
 
     num_workers: int = pydantic.Field(default=1, ge=1)
@@ -64,6 +66,7 @@ class TrainingSettings(_Settings):
     seed: int = 42
     hyperparameters: Hyperparameters = Hyperparameters()
     checkpoint_root: str | None = None
+    warm_start: bool = False
 
     def batching(self) -> BatchSettings:
         """What a tuning trial shares with training: batches and seed, so tuned values transfer."""

@@ -14,19 +14,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
+from absl import logging
 
-from trainer import data, export, heads, model, strategy
+from trainer import data, export, heads, model, strategy, warm_start
 from trainer.code_version import code_version
 from trainer.features import TaskSpec
 from trainer.hyperparameters import Hyperparameters
 from trainer.preprocessing import task_from_config
 from trainer.settings import SETTINGS_KEY, TrainingSettings
-from trainer.training import DistributedTrainer, EvalMetrics, StepHook, TrainingResult
+from trainer.training import EvalMetrics, StepHook, TrainingLoop, TrainingResult
 
-__all__ = ["REPORT_FILE", "TrainingJob", "TrainingReport", "checkpoint_dir_for", "run_fn", "run_training"]
+__all__ = [
+    "REPORT_FILE",
+    "WARM_START_FROM_KEY",
+    "TrainingJob",
+    "TrainingReport",
+    "checkpoint_dir_for",
+    "run_fn",
+    "run_training",
+]
 
 # Written by the chief next to the TensorBoard logs in the model run folder.
 REPORT_FILE = "training_report.json"
+# In custom_config with trainer.warm_start: the serving root whose newest version is the start.
+WARM_START_FROM_KEY = "warm_start_from"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +53,8 @@ class TrainingJob:
     hparams: Hyperparameters
     task: TaskSpec
     tf_config: Mapping[str, Any] | None = None
+    # A warm-start folder (trainer/warm_start.py) to start from; None: cold.
+    warm_start_from: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +66,7 @@ class TrainingReport:
     strategy: str
     checkpoint_dir: str
     is_chief: bool
+    warm_start: str = "cold"
 
 
 def run_fn(fn_args) -> None:
@@ -74,6 +88,7 @@ def run_fn(fn_args) -> None:
         hparams=hparams,
         task=task_from_config(fn_args.custom_config),
         tf_config=strategy.parse_tf_config(os.environ.get("TF_CONFIG")),
+        warm_start_from=_served_start(settings, fn_args.custom_config),
     )
     run_training(job)
 
@@ -98,9 +113,10 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     feature_spec = transform_output.transformed_feature_spec()
     inputs = model.model_inputs(job.task, data.vocabulary_sizes(transform_output, job.task))
     head = heads.make_head(job.task.type, transform_output, job.train_files)
+    network = warm_start.describe(job.hparams, inputs, head, data.vocabularies(transform_output, job.task))
     checkpoint_dir = checkpoint_dir_for(job, architecture(inputs, head))
 
-    trainer = DistributedTrainer(
+    trainer = TrainingLoop(
         distribution,
         role,
         job.settings,
@@ -109,6 +125,11 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
         checkpoint_dir,
         head,
     )
+    start = "cold"
+    if job.warm_start_from:
+        values, start = warm_start.plan(warm_start.load(job.warm_start_from), trainer.model, network)
+        logging.info("Warm start from %s: %s", job.warm_start_from, start)
+        trainer.assign_weights(values)
     training = trainer.fit(
         lambda context: data.make_dataset(
             job.train_files, feature_spec, job.settings.batch_size, True, context, job.settings.seed
@@ -118,8 +139,8 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     )
     eval_dataset = data.make_dataset(job.eval_files, feature_spec, job.settings.eval_batch_size, training=False)
     metrics = trainer.evaluate(eval_dataset, log_dir=os.path.join(job.model_run_dir, "eval"))
-    export.export_serving_model(trainer.model, transform_output, job.task, head, job.serving_model_dir, role)
-    report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief)
+    export.export_serving_model(trainer.model, transform_output, job.task, head, job.serving_model_dir, role, network)
+    report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief, start)
     if role.is_chief:
         _write_report(report, os.path.join(job.model_run_dir, REPORT_FILE))
         # The model is exported: nothing will resume this training, so its checkpoints go.
@@ -159,10 +180,22 @@ def checkpoint_dir_for(job: TrainingJob, network: dict[str, Any]) -> str:
         "batch_size": job.settings.batch_size,
         "seed": job.settings.seed,
         "code_version": code_version(__name__),
+        "warm_start_from": job.warm_start_from,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     root = job.settings.checkpoint_root or os.path.join(job.model_run_dir, "checkpoints")
     return os.path.join(root, key)
+
+
+def _served_start(settings: TrainingSettings, custom_config: Mapping[str, Any]) -> str | None:
+    """The newest pushed version's warm-start folder, when trainer.warm_start asks for one."""
+    serving_root = (custom_config or {}).get(WARM_START_FROM_KEY)
+    if not settings.warm_start or not serving_root:
+        return None
+    source = warm_start.newest_served_start(serving_root)
+    if source is None:
+        logging.info("Warm start: no pushed model under %s yet; starting cold", serving_root)
+    return source
 
 
 def _write_report(report: TrainingReport, path: str) -> None:

@@ -28,7 +28,7 @@ from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 from trainer.strategy import ClusterRole
 
-__all__ = ["DistributedTrainer", "EvalMetrics", "TrainingResult", "scratch_dir"]
+__all__ = ["EvalMetrics", "TrainingLoop", "TrainingResult", "scratch_dir"]
 
 # A hook called after every step with the step number; tests use it to interrupt training.
 StepHook = Callable[[int], None]
@@ -64,7 +64,7 @@ def scratch_dir(shared_dir: str, role: ClusterRole) -> str:
     return tempfile.mkdtemp(prefix=f"{role.worker_id}-")
 
 
-class DistributedTrainer:
+class TrainingLoop:
     """Builds the model under a strategy, trains it with checkpoints, evaluates it."""
 
     def __init__(
@@ -89,6 +89,12 @@ class DistributedTrainer:
         # Host-side metrics, fed with the outputs of all replicas.
         self._train_metrics = head.new_metrics()
         self._checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+
+    def assign_weights(self, values: dict) -> None:
+        """Sets the model's variables by path (a warm start); before training, on every worker alike."""
+        for variable in self.model.weights:
+            if variable.path in values:
+                variable.assign(values[variable.path])
 
     def restore(self) -> int:
         """Restores the latest checkpoint in the shared folder, if any; returns its step.

@@ -1,9 +1,13 @@
-"""Executor of DistributedTrainer: TFX's Trainer executor, with run_fn started on N workers.
+"""Executor of DistributedTrainer: TFX's Trainer executor, on one worker here or on N launched workers.
 
-The FnArgs are built exactly as the stock executor builds them and handed to
-every worker, which calls the same run_fn under MultiWorkerMirroredStrategy
-(TF_CONFIG names the cluster). Only the chief exports, to the Model artifact's
-folder, so Evaluator and Pusher work unchanged.
+With one worker, run_fn runs in this process, as in the stock Trainer. With
+N, the FnArgs are built exactly as the stock executor builds them and handed
+to every worker, which calls the same run_fn under MultiWorkerMirroredStrategy
+(TF_CONFIG names the cluster). Only the chief exports, to the Model
+artifact's folder, so Evaluator and Pusher work unchanged. Either way, the
+train split's statistics are copied into the model artifact
+(`training_statistics/FeatureStats.pb`): the model carries a description of
+the data it learned from.
 """
 
 from __future__ import annotations
@@ -13,23 +17,43 @@ from typing import Any
 
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.io import fileio
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.launcher import WorkerSpec, launch
 from components.launcher.launch import pop_launch_config
 from components.launcher.spec import fn_args_to_dict
 
-__all__ = ["Executor"]
+__all__ = ["STATISTICS_KEY", "TRAINING_STATISTICS_DIR", "Executor", "training_statistics_path"]
+
+STATISTICS_KEY = "statistics"
+# Inside the Model artifact, beside Format-Serving.
+TRAINING_STATISTICS_DIR = "training_statistics"
+_STATISTICS_FILE = "FeatureStats.pb"
+_TRAIN_SPLIT = "train"
+
+
+def training_statistics_path(model_uri: str) -> str:
+    """Where a model artifact keeps the statistics of its training data."""
+    return os.path.join(model_uri, TRAINING_STATISTICS_DIR, _STATISTICS_FILE)
 
 
 class Executor(trainer_executor.GenericExecutor):
     """Runs run_fn on custom_config's `num_workers` workers through its `launcher` settings."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+        num_workers, settings = pop_launch_config(dict(custom_config or {}))
+        if num_workers > 1:
+            self._launch(input_dict, output_dict, exec_properties, num_workers, settings)
+        else:
+            super().Do(input_dict, output_dict, exec_properties)
+        _keep_training_statistics(input_dict, output_dict)
+
+    def _launch(self, input_dict, output_dict, exec_properties, num_workers, settings) -> None:
         fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
         custom_config = dict(fn_args.custom_config or {})
-        num_workers, settings = pop_launch_config(custom_config)
+        pop_launch_config(custom_config)
         fn_args.custom_config = custom_config  # run_fn sees what the stock Trainer would give it
         run_fn = exec_properties.get(standard_component_specs.RUN_FN_KEY)
         if not run_fn:
@@ -41,3 +65,13 @@ class Executor(trainer_executor.GenericExecutor):
         saved_model = os.path.join(fn_args.serving_model_dir, "saved_model.pb")
         if not fileio.exists(saved_model):
             raise RuntimeError(f"the workers finished but the chief exported no model to {fn_args.serving_model_dir}")
+
+
+def _keep_training_statistics(input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]]) -> None:
+    if not input_dict.get(STATISTICS_KEY):
+        return
+    statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+    source = os.path.join(artifact_utils.get_split_uri([statistics], _TRAIN_SPLIT), _STATISTICS_FILE)
+    target = training_statistics_path(artifact_utils.get_single_uri(output_dict[standard_component_specs.MODEL_KEY]))
+    fileio.makedirs(os.path.dirname(target))
+    fileio.copy(source, target, overwrite=True)

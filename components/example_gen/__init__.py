@@ -1,6 +1,6 @@
-"""ExampleGens whose failures on unreadable input files name the file and the reason."""
+"""ExampleGens reading a window of spans, whose failures on unreadable input files name the file."""
 
-from components.example_gen.component import CheckedCsvExampleGen, CheckedImportExampleGen
+from components.example_gen.component import WindowedCsvExampleGen, WindowedImportExampleGen
 from components.example_gen.executor import InputFileError
 
-__all__ = ["CheckedCsvExampleGen", "CheckedImportExampleGen", "InputFileError"]
+__all__ = ["InputFileError", "WindowedCsvExampleGen", "WindowedImportExampleGen"]

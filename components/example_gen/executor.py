@@ -1,21 +1,41 @@
-"""Executors of our ExampleGens: TFX's, with a failure that names the input file that cannot be read."""
+"""Executors of our ExampleGens: TFX's, reading a window of spans and naming any file that cannot be read."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
+import apache_beam as beam
 from absl import logging
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.components.example_gen.import_example_gen import executor as import_executor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import diagnose
+from components.example_gen import diagnose, window
 
-__all__ = ["CsvExecutor", "InputFileError", "TFRecordExecutor", "input_files"]
+__all__ = [
+    "IDENTITIES_PROPERTY",
+    "WINDOW_PATTERN_KEY",
+    "WINDOW_PROPERTY",
+    "WINDOW_SPANS_KEY",
+    "CsvExecutor",
+    "InputFileError",
+    "TFRecordExecutor",
+    "input_files",
+]
+
+# Parameters: the window's size, and the input pattern with {SPAN} (the driver resolves input_config's).
+WINDOW_SPANS_KEY = "window_spans"
+WINDOW_PATTERN_KEY = "window_pattern"
+# Custom properties of the Examples artifact: the spans read (newest first), and each split's identity.
+WINDOW_PROPERTY = "window_spans"
+IDENTITIES_PROPERTY = "split_identities"
 
 
 class InputFileError(RuntimeError):
@@ -23,14 +43,96 @@ class InputFileError(RuntimeError):
 
 
 def input_files(exec_properties: dict) -> list[str]:
-    """The files this execution reads: each split's pattern (span resolved by the driver) under input_base."""
+    """The files this execution reads: each split's pattern (span resolved by the driver), and older window spans."""
     source = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], source)
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    patterns = [split.pattern for split in source.splits]
+    spans = _spans(exec_properties)
+    if len(spans) > 1:
+        patterns += [window.span_pattern(exec_properties[WINDOW_PATTERN_KEY], span) for span in spans[1:]]
     files: list[str] = []
-    for split in source.splits:
-        files += sorted(path for path in fileio.glob(os.path.join(base, split.pattern)) if not fileio.isdir(path))
+    for pattern in patterns:
+        files += sorted(path for path in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(path))
     return files
+
+
+def _window_size(exec_properties: dict) -> int:
+    return int(exec_properties.get(WINDOW_SPANS_KEY) or 1)
+
+
+def _spans(exec_properties: dict) -> list[int]:
+    """The spans this execution reads, newest (the driver's) first."""
+    newest = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+    size = _window_size(exec_properties)
+    if size <= 1:
+        return [newest]
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    return window.window_spans(base, exec_properties[WINDOW_PATTERN_KEY], newest, size)
+
+
+class _WindowMixin:
+    """Adds the older spans of the window as splits, and records the spans read and each split's identity."""
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict) -> dict:
+        splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+        size = _window_size(exec_properties)
+        if size <= 1:
+            return splits
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        split_config = output_config.split_config
+        buckets = [sum(s.hash_buckets for s in split_config.splits[: i + 1]) for i in range(len(split_config.splits))]
+        read = self.GetInputSourceToExamplePTransform()
+        pattern = exec_properties[WINDOW_PATTERN_KEY]
+        parts = window.window_parts(_spans(exec_properties), size)[2:]
+        for k in range(1, size):
+            names = [f"older{k}_{split.name}" for split in split_config.splits]
+            span = next(part.span for part in parts if part.split == names[0])
+            if span is None:
+                for name in names:
+                    splits[name] = pipeline | f"Empty[{name}]" >> beam.Create([])
+                continue
+            # The same hash partition the span had when it was the newest: train and eval rows stay put.
+            partitioned = (
+                pipeline
+                | f"InputToRecord[older{k}]" >> read(exec_properties, window.span_pattern(pattern, span))
+                | f"SplitData[older{k}]"
+                >> beam.Partition(base_example_gen_executor._PartitionFn, len(buckets), buckets, split_config)
+            )
+            for index, name in enumerate(names):
+                splits[name] = partitioned[index]
+        # TFX's Do named the output's splits (train, eval) before calling this, and writes only named splits.
+        self._examples.split_names = artifact_utils.encode_split_names(list(splits))
+        return splits
+
+    def _record_window(self, output_dict: dict, exec_properties: dict) -> None:
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        spans = _spans(exec_properties)
+        size = _window_size(exec_properties)
+        parts = window.window_parts(spans, size) if size > 1 else window.window_parts(spans, 1)
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        pattern = exec_properties.get(WINDOW_PATTERN_KEY) or ""
+        output_config = exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY]
+        identities = {}
+        for part in parts:
+            fingerprint = (
+                window.span_fingerprint(base, pattern, part.span)
+                if pattern and part.span is not None
+                else (exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME) or "")
+            )
+            identity = part.identity(str(fingerprint)[-16:], _digest(output_config))
+            if identity:
+                identities[part.split] = identity
+        examples.split_names = artifact_utils.encode_split_names([part.split for part in parts])
+        examples.set_string_custom_property(WINDOW_PROPERTY, json.dumps(spans))
+        examples.set_string_custom_property(IDENTITIES_PROPERTY, json.dumps(identities))
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _raise_for(bad: list[tuple[str, str]]) -> None:
@@ -65,21 +167,27 @@ def _diagnosed(do, input_format: str, exec_properties: dict) -> None:
             raise named from error
 
 
-class TFRecordExecutor(import_executor.Executor):
-    """ImportExampleGen's executor; an unreadable file fails with its name and the reason."""
+class TFRecordExecutor(_WindowMixin, import_executor.Executor):
+    """ImportExampleGen's executor over a window of spans; an unreadable file fails with its name and the reason."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
+        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         _diagnosed(
             lambda: super(TFRecordExecutor, self).Do(input_dict, output_dict, exec_properties),
             "tfrecord",
             exec_properties,
         )
+        self._record_window(output_dict, exec_properties)
 
 
-class CsvExecutor(csv_executor.Executor):
-    """CsvExampleGen's executor; an unreadable file fails with its name and the reason."""
+class CsvExecutor(_WindowMixin, csv_executor.Executor):
+    """CsvExampleGen's executor over a window of spans; an unreadable file fails with its name and the reason."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
+        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         _diagnosed(
-            lambda: super(CsvExecutor, self).Do(input_dict, output_dict, exec_properties), "csv", exec_properties
+            lambda: super(CsvExecutor, self).Do(input_dict, output_dict, exec_properties),
+            "csv",
+            exec_properties,
         )
+        self._record_window(output_dict, exec_properties)

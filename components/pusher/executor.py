@@ -27,6 +27,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components.pusher import versions
+from trainer import warm_start
 
 __all__ = ["PUSHED_NEW_VERSION_PROPERTY", "Executor", "PushVerificationError", "verify_serving"]
 
@@ -104,6 +105,10 @@ class Executor(pusher_executor.Executor):
             serving_path, created = versions.publish(
                 model_path, base, verify=lambda path: verify_serving(path, example)
             )
+            # The weights a warm start begins from, kept beside the version (trainer/warm_start.py).
+            start = os.path.join(os.path.dirname(model_path.rstrip("/")), warm_start.WARM_START_DIR)
+            if os.path.isdir(start):
+                versions.keep_beside(start, base, warm_start.SERVED_STARTS_DIR, os.path.basename(serving_path))
         if created:
             logging.info("Model pushed to %s.", serving_path)
         else:

@@ -2,10 +2,11 @@
 
 The stock ExampleValidator only records anomalies, so a pipeline trains on bad
 data anyway. The gate fails the run with a readable report instead: on
-ExampleValidator's anomalies at the configured severity, and, given the
+ExampleValidator's anomalies at the configured severity; given the
 statistics, the examples and the task, on what training cannot use
 (trainability.py: too few examples, non-finite numbers, a label with one
-class or no variance). On success it outputs the schema it validated against:
+class or no variance); and on drift from a baseline (drift.py: the training
+data of the latest blessed model, or the previous span). On success it outputs the schema it validated against:
 downstream components read that schema, which makes them depend on the gate
 through data (and lineage).
 """
@@ -18,7 +19,9 @@ from tfx.types import artifact, channel, component_spec, standard_artifacts
 from components.validation_gate import executor
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
+    BASELINE_MODEL_KEY,
     CODE_VERSION_KEY,
+    DRIFT_KEY,
     EXAMPLES_KEY,
     FAIL_ON_KEY,
     MIN_EXAMPLES_KEY,
@@ -53,12 +56,14 @@ class ValidationGateSpec(component_spec.ComponentSpec):
         MIN_EXAMPLES_KEY: component_spec.ExecutionParameter(type=int, optional=True),
         # The hash of the code the executor runs (it computes labels with trainer/), for the cache key.
         CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+        DRIFT_KEY: component_spec.ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         ANOMALIES_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleAnomalies),
         SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
         STATISTICS_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
         EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
+        BASELINE_MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         VALIDATED_SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
@@ -82,6 +87,8 @@ class ValidationGate(base_component.BaseComponent):
         task: str | None = None,
         min_examples: int | None = None,
         code_version: str | None = None,
+        baseline_model: channel.BaseChannel | None = None,
+        drift: str | None = None,
     ):
         """Builds the gate.
 
@@ -94,6 +101,10 @@ class ValidationGate(base_component.BaseComponent):
           task: The resolved TaskSpec as JSON; without it only anomalies are checked.
           min_examples: Fewest examples a split may have (validation.min_examples).
           code_version: The hash of the code the executor runs.
+          baseline_model: The latest blessed model; the statistics of its
+            training data are the drift baseline.
+          drift: JSON settings of the drift check (component_keys.DRIFT_KEY);
+            without them, no drift is checked.
         """
         spec = ValidationGateSpec(
             anomalies=anomalies,
@@ -104,6 +115,8 @@ class ValidationGate(base_component.BaseComponent):
             task=task,
             min_examples=min_examples,
             code_version=code_version,
+            baseline_model=baseline_model,
+            drift=drift,
             validated_schema=channel.Channel(type=standard_artifacts.Schema),
             verdict=channel.Channel(type=DataValidationVerdict),
         )

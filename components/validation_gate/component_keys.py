@@ -4,12 +4,16 @@ ANOMALIES_KEY = "anomalies"
 SCHEMA_KEY = "schema"
 STATISTICS_KEY = "statistics"
 EXAMPLES_KEY = "examples"
+BASELINE_MODEL_KEY = "baseline_model"
 VALIDATED_SCHEMA_KEY = "validated_schema"
 VERDICT_KEY = "verdict"
 FAIL_ON_KEY = "fail_on"
 TASK_KEY = "task"
 MIN_EXAMPLES_KEY = "min_examples"
 CODE_VERSION_KEY = "code_version"
+# JSON: where the input spans are (input_base, pattern, format), where drift scalars go
+# (log_dir), and optional serving statistics (serving_statistics).
+DRIFT_KEY = "drift"
 
 # Custom property on the verdict artifact: 1 when the data passed.
 PASSED_PROPERTY = "passed"

@@ -13,9 +13,11 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.validation_gate import gate, trainability
+from components.validation_gate import drift, gate, trainability
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
+    BASELINE_MODEL_KEY,
+    DRIFT_KEY,
     EXAMPLES_KEY,
     FAIL_ON_KEY,
     MIN_EXAMPLES_KEY,
@@ -64,6 +66,8 @@ class Executor(base_executor.BaseExecutor):
             findings += _trainability(
                 input_dict, exec_properties, TaskSpec.model_validate_json(task_json), contract_holds
             )
+        if exec_properties.get(DRIFT_KEY) and input_dict.get(STATISTICS_KEY):
+            findings += _drift(input_dict, json.loads(exec_properties[DRIFT_KEY]))
         verdict = gate.decide(findings, fail_on)
         report = gate.format_report(verdict)
 
@@ -106,6 +110,56 @@ def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: boo
             return [*findings, trainability.unreadable_label(error.message.split("\n")[0])]
         findings += trainability.label_findings(profile, task)
     return findings
+
+
+def _drift(input_dict, settings: dict) -> list[gate.Finding]:
+    """Drift of the newest span's train split from the baseline (and skew from serving statistics, if given)."""
+    from components.distributed_trainer.executor import training_statistics_path
+    from components.example_gen.executor import WINDOW_PROPERTY
+    from trainer import features
+
+    statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+    current = _read_statistics(os.path.join(artifact_utils.get_split_uri([statistics], "train"), _STATISTICS_FILE))
+    schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
+    schema = features.load_schema(schema_file)
+    examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]) if input_dict.get(EXAMPLES_KEY) else None
+    spans = json.loads(examples.get_string_custom_property(WINDOW_PROPERTY) or "[]") if examples else []
+    newest = spans[0] if spans else 0
+    baseline, name = None, ""
+    model = input_dict.get(BASELINE_MODEL_KEY)
+    if model and fileio.exists(training_statistics_path(model[0].uri)):
+        baseline = _read_statistics(training_statistics_path(model[0].uri))
+        name = "the training data of the latest blessed model"
+    elif settings.get("input_base") and spans:
+        previous = _previous_span(settings, newest)
+        if previous is not None:
+            baseline = _span_statistics(settings, previous)
+            name = f"span {previous} (the previous span: no model is blessed yet)"
+    serving = _read_statistics(settings["serving_statistics"]) if settings.get("serving_statistics") else None
+    measures = drift.compare(current, schema, baseline, serving)
+    logging.info("Drift of span %s from %s: %s", newest, name or "nothing (no baseline)", measures)
+    if settings.get("log_dir") and measures:
+        drift.write_scalars(settings["log_dir"], newest, measures)
+    return drift.findings(measures, name)
+
+
+def _previous_span(settings: dict, newest: int) -> int | None:
+    from components.example_gen import window
+
+    older = [span for span in window.available_spans(settings["input_base"], settings["pattern"]) if span < newest]
+    return older[-1] if older else None
+
+
+def _span_statistics(settings: dict, span: int) -> statistics_pb2.DatasetFeatureStatistics:
+    """TFDV statistics of one span's files, as StatisticsGen would compute them."""
+    import tensorflow_data_validation as tfdv
+
+    from components.example_gen import window
+
+    location = os.path.join(settings["input_base"], window.span_pattern(settings["pattern"], span))
+    if settings.get("format") == "csv":
+        return tfdv.generate_statistics_from_csv(data_location=location).datasets[0]
+    return tfdv.generate_statistics_from_tfrecord(data_location=location).datasets[0]
 
 
 def _read_statistics(path: str) -> statistics_pb2.DatasetFeatureStatistics:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from unittest import mock
 
 import kfp
@@ -135,3 +136,31 @@ def test_commands_without_an_endpoint_say_what_to_set(tmp_path, capsys):
     )
     assert code == 2
     assert "kubeflow.endpoint is not set" in capsys.readouterr().err
+
+
+def _parameter(task, name: str):
+    """A task's constant parameter, as KFP v2's spec holds it: an int or a string."""
+    value = json_format.MessageToDict(task.inputs.parameters[name].runtime_value.constant_value)
+    return int(value["intValue"]) if "intValue" in value else value["stringValue"]
+
+
+def test_a_rolling_window_compiles_with_the_span_driver_and_no_span_range_resolver(tmp_path):
+    config = _config(tmp_path, "input.window_spans=3")
+    path = kubeflow_runner.compile_pipeline(config)
+    spec = json_format.ParseDict(yaml.safe_load(open(path)), pipeline_spec_pb2.PipelineSpec())
+    tasks = spec.root.dag.tasks
+    example_gen = tasks[pipeline_lib.EXAMPLE_GEN_ID]
+    assert _parameter(example_gen, "window_spans") == 3
+    assert _parameter(example_gen, "window_pattern") == "span-{SPAN}/*"
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
+    example_gen_container = executors[spec.components[example_gen.component_ref.name].executor_label]["container"]
+    # KFP v2 runs TFX's span-resolving driver before the executor: the newest span and its fingerprint.
+    assert "file_based_example_gen.driver" in " ".join(example_gen_container["lifecycle"]["preCacheCheck"]["command"])
+    older = ["older1_train", "older1_eval", "older2_train", "older2_eval"]
+    splits_config = json.loads(_parameter(tasks[pipeline_lib.TRANSFORM_ID], "splits_config"))
+    assert splits_config["analyze"] == ["train", *older] and "eval" in splits_config["transform"]
+    assert _parameter(tasks[pipeline_lib.TRANSFORM_ID], "analyzer_cache_dir") == "gs://BUCKET/tfx/root/analyzer_cache"
+    train_args = json.loads(_parameter(tasks[pipeline_lib.TRAINER_ID], "train_args"))
+    assert train_args["splits"] == ["train", *older]
+    resolvers = [name for name, executor in executors.items() if "resolver" in executor]
+    assert resolvers and all(RESOLVER in name for name in resolvers), "only the latest-blessed-model resolver"

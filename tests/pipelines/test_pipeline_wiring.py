@@ -27,10 +27,11 @@ def make(tmp_path):
     return lambda *overrides: build_config(tmp_path / "in", tmp_path / "out", *overrides, check_local_paths=False)
 
 
-def test_default_is_the_stock_trainer_in_process(make):
+def test_one_worker_trains_in_process_and_keeps_the_training_statistics(make):
     trainer = _component(make(), pipeline_lib.TRAINER_ID)
-    assert type(trainer).__name__ == "Trainer" and not isinstance(trainer, DistributedTrainer)
-    assert NUM_WORKERS_KEY not in _custom_config(trainer)
+    assert isinstance(trainer, DistributedTrainer)
+    assert NUM_WORKERS_KEY not in _custom_config(trainer), "nothing to launch"
+    assert trainer.inputs["statistics"].producer_component_id == pipeline_lib.STATISTICS_GEN_ID
 
 
 def test_several_workers_choose_the_distributed_trainer(make):

@@ -1,0 +1,166 @@
+"""The rolling window: which spans a run reads, the splits it writes, and stable identities for the analyzer cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tensorflow as tf
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
+
+from components.example_gen import window
+from components.example_gen.executor import IDENTITIES_PROPERTY, WINDOW_PROPERTY, TFRecordExecutor
+from components.transform.executor import dataset_identities
+
+
+def _span(folder, span: int, values: range) -> None:
+    path = folder / f"span-{span}" / "part.tfrecord.gz"
+    path.parent.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+        for value in values:
+            example = tf.train.Example()
+            example.features.feature["x"].int64_list.value.append(value)
+            writer.write(example.SerializeToString())
+
+
+def test_the_window_is_the_newest_span_and_the_ones_below_it(tmp_path):
+    for span in (1, 2, 3, 7):
+        _span(tmp_path, span, range(1))
+    (tmp_path / "span-9").mkdir()  # no files: not a span
+    assert window.available_spans(str(tmp_path), "span-{SPAN}/*") == [1, 2, 3, 7]
+    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=7, window=3) == [7, 3, 2]
+    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=2, window=4) == [2, 1], "fewer spans exist"
+    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=3, window=1) == [3]
+    assert window.available_spans(str(tmp_path), "*.gz") == [], "a flat pattern has no spans"
+
+
+def test_older_spans_keep_their_hash_partition_as_two_splits():
+    parts = window.window_parts([7, 3], window=3)
+    assert [(part.split, part.span, part.part) for part in parts] == [
+        ("train", 7, "train"),
+        ("eval", 7, "eval"),
+        ("older1_train", 3, "train"),
+        ("older1_eval", 3, "eval"),
+        ("older2_train", None, "train"),
+        ("older2_eval", None, "eval"),
+    ]
+    assert window.older_split_names(3) == ["older1_train", "older1_eval", "older2_train", "older2_eval"]
+    assert window.older_split_names(1) == []
+
+
+def test_the_same_rows_keep_the_same_identity_under_another_split_name():
+    newest = window.SpanPart("train", 3, "train").identity("abc", "p")
+    later = window.SpanPart("older1_train", 3, "train").identity("abc", "p")
+    assert newest == later == "span-3-abc-train-p"
+    assert window.SpanPart("older2_eval", None, "eval").identity("abc", "p") is None
+
+
+def test_a_span_fingerprint_changes_with_its_files(tmp_path):
+    _span(tmp_path, 1, range(10))
+    before = window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1)
+    assert before == window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1)
+    (tmp_path / "span-1" / "more.tfrecord.gz").write_bytes(b"")
+    assert window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1) != before
+
+
+@pytest.fixture(scope="module")
+def windowed_run(tmp_path_factory):
+    """Our TFRecord ExampleGen executor over spans 1..3 (100 rows each), window 3, newest resolved as span 3."""
+    data = tmp_path_factory.mktemp("spans")
+    for span in (1, 2, 3):
+        _span(data, span, range(span * 1000, span * 1000 + 100))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path_factory.mktemp("examples"))
+    output = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+    source = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-3/*")])
+    properties = {
+        "input_base": str(data),
+        "input_config": proto_utils.proto_to_json(source),
+        "output_config": proto_utils.proto_to_json(output),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        "span": 3,
+        "input_fingerprint": "fp",
+        "window_spans": 3,
+        "window_pattern": "span-{SPAN}/*",
+    }
+    TFRecordExecutor().Do({}, {"examples": [examples]}, properties)
+    return examples
+
+
+def _values(examples, split: str) -> list[int]:
+    files = [str(path) for path in tf.io.gfile.glob(artifact_utils.get_split_uri([examples], split) + "/*")]
+    return [
+        tf.train.Example.FromString(record).features.feature["x"].int64_list.value[0]
+        for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator()
+    ]
+
+
+def test_the_executor_writes_the_window_as_splits_and_records_it(windowed_run):
+    examples = windowed_run
+    assert artifact_utils.decode_split_names(examples.split_names) == [
+        "train",
+        "eval",
+        "older1_train",
+        "older1_eval",
+        "older2_train",
+        "older2_eval",
+    ]
+    newest = sorted(_values(examples, "train") + _values(examples, "eval"))
+    assert newest == list(range(3000, 3100)), "train and eval are the newest span, split"
+    assert sorted(_values(examples, "older1_train") + _values(examples, "older1_eval")) == list(range(2000, 2100))
+    assert sorted(_values(examples, "older2_train") + _values(examples, "older2_eval")) == list(range(1000, 1100))
+    assert len(_values(examples, "older1_train")) > len(_values(examples, "older1_eval")), "the 2:1 hash partition"
+    assert json.loads(examples.get_string_custom_property(WINDOW_PROPERTY)) == [3, 2, 1]
+    identities = json.loads(examples.get_string_custom_property(IDENTITIES_PROPERTY))
+    assert set(identities) == set(artifact_utils.decode_split_names(examples.split_names))
+    assert identities["older1_train"].startswith("span-2-") and identities["train"].startswith("span-3-")
+
+
+def test_transform_keys_each_split_by_its_identity(windowed_run):
+    mapping = dataset_identities([windowed_run])
+    identities = json.loads(windowed_run.get_string_custom_property(IDENTITIES_PROPERTY))
+    for split, identity in identities.items():
+        pattern = artifact_utils.get_split_uri([windowed_run], split) + "/*"
+        assert mapping[pattern] == identity
+
+
+def test_positions_without_a_span_are_empty_splits_that_can_be_read(tmp_path):
+    data = tmp_path / "spans"
+    _span(data, 1, range(100))
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    output = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
+            ]
+        )
+    )
+    source = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-1/*")])
+    properties = {
+        "input_base": str(data),
+        "input_config": proto_utils.proto_to_json(source),
+        "output_config": proto_utils.proto_to_json(output),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        "span": 1,
+        "window_spans": 2,
+        "window_pattern": "span-{SPAN}/*",
+    }
+    TFRecordExecutor().Do({}, {"examples": [examples]}, properties)
+    assert artifact_utils.decode_split_names(examples.split_names)[2:] == ["older1_train", "older1_eval"]
+    assert tf.io.gfile.glob(artifact_utils.get_split_uri([examples], "older1_train") + "/*"), "a file, with no record"
+    assert _values(examples, "older1_train") == [] and len(_values(examples, "train")) > 50
+    assert json.loads(examples.get_string_custom_property(WINDOW_PROPERTY)) == [1]
+    assert "older1_train" not in json.loads(examples.get_string_custom_property(IDENTITIES_PROPERTY))
