@@ -29,8 +29,9 @@ TENSORBOARD_PORT ?= 6006
 # Only warnings and errors from TensorFlow's C++ logging.
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
-.PHONY: help run test check-deploy data lint format lock tensorboard bench-beam bench-multi-worker \
-	tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule clean clean-outputs
+.PHONY: help run retrain status rollback test check-deploy data lint format lock tensorboard bench-beam \
+	bench-multi-worker bench-quality bench-drift tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule \
+	clean clean-outputs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +51,15 @@ $(TOOLS_STAMP): requirements-tools.lock $(STAMP)
 
 run: $(STAMP) $(SAMPLE_DATA) ## Run the local pipeline (sample data by default; CONFIG=my.yaml, ARGS="--set key=value")
 	$(BIN)/python -m pipelines.local_runner --config $(CONFIG) $(ARGS)
+
+retrain: $(STAMP) ## Retrain whenever a new span lands (ARGS="--once" for cron, "--poll-seconds 60")
+	$(BIN)/python -m pipelines.retrain --config $(CONFIG) $(ARGS)
+
+status: $(STAMP) ## The served versions, the spans and run behind each, and the runs that pushed nothing
+	$(BIN)/python -m pipelines.status --config $(CONFIG)
+
+rollback: $(STAMP) ## Serve an earlier version again, deleting nothing (VERSION=<number>)
+	$(BIN)/python -m pipelines.status rollback --to $(VERSION) --config $(CONFIG)
 
 test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite on TEST_WORKERS processes (PYTEST_ARGS="-m 'not integration'")
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
@@ -95,6 +105,12 @@ bench-multi-worker: $(STAMP) ## Benchmark training steps/s with 1 vs 2 local wor
 
 bench-beam: $(STAMP) $(SAMPLE_DATA) ## Benchmark Beam in-memory vs multi-processing on the sample data
 	$(BIN)/python -m benchmarks.beam_modes --config $(CONFIG)
+
+bench-quality: $(STAMP) ## Eval AUC over seeds: 1 vs 2 workers (ARGS="--pipeline" for the whole pipeline)
+	$(BIN)/python -m benchmarks.quality_spread $(ARGS)
+
+bench-drift: $(STAMP) ## Drift of the sample's features from span to span, beside the schema's thresholds
+	$(BIN)/python -m benchmarks.span_drift --config $(CONFIG)
 
 tfx-cli-create: $(STAMP) $(SAMPLE_DATA) ## Register the pipeline with the TFX CLI (local engine)
 	PIPELINE_CONFIG=$(CONFIG) $(BIN)/tfx pipeline create --engine=local --pipeline_path=pipelines/local_runner.py
