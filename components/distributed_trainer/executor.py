@@ -20,9 +20,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-from components.launcher import WorkerSpec, launch
+from components.launcher import launch
 from components.launcher.launch import pop_launch_config
-from components.launcher.spec import fn_args_to_dict
+from components.launcher.spec import worker_spec
 
 __all__ = ["STATISTICS_KEY", "TRAINING_STATISTICS_DIR", "Executor", "training_statistics_path"]
 
@@ -58,9 +58,7 @@ class Executor(trainer_executor.GenericExecutor):
         run_fn = exec_properties.get(standard_component_specs.RUN_FN_KEY)
         if not run_fn:
             raise ValueError("DistributedTrainer needs run_fn as a dotted path, e.g. 'trainer.task.run_fn'")
-        spec = WorkerSpec(
-            kind="train", function=run_fn, fn_args=json_utils.loads(json_utils.dumps(fn_args_to_dict(fn_args)))
-        )
+        spec = worker_spec("train", run_fn, fn_args, input_dict[standard_component_specs.EXAMPLES_KEY])
         launch(spec, num_workers, settings, purpose="train")
         saved_model = os.path.join(fn_args.serving_model_dir, "saved_model.pb")
         if not fileio.exists(saved_model):

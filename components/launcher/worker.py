@@ -50,7 +50,7 @@ def run(spec: WorkerSpec) -> None:
     """Runs the spec's function in this process (environment already set)."""
     module_name, _, function_name = spec.function.rpartition(".")
     function = getattr(importlib.import_module(module_name), function_name)
-    fn_args = fn_args_from_dict(spec.fn_args)
+    fn_args = fn_args_from_dict(spec.fn_args, spec.examples)
     if spec.kind == "train":
         function(fn_args)
         return

@@ -21,9 +21,9 @@ from tfx.components.util import udf_utils
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-from components.launcher import WorkerSpec, launch
+from components.launcher import launch
 from components.launcher.launch import pop_launch_config
-from components.launcher.spec import fn_args_to_dict
+from components.launcher.spec import worker_spec
 
 __all__ = ["SEARCH_DIR", "Executor", "search_dir"]
 
@@ -59,9 +59,7 @@ class Executor(tuner_executor.Executor):
     def _parallel_search(self, input_dict, exec_properties, working_dir, num_workers, settings):
         fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties, working_dir)
         tuner_fn = exec_properties[standard_component_specs.TUNER_FN_KEY]
-        spec = WorkerSpec(
-            kind="tune", function=tuner_fn, fn_args=json_utils.loads(json_utils.dumps(fn_args_to_dict(fn_args)))
-        )
+        spec = worker_spec("tune", tuner_fn, fn_args, input_dict[standard_component_specs.EXAMPLES_KEY])
         launch(spec, num_workers, settings, purpose="tune")
         # This process has no distribution variables: the tuner reloads the
         # chief oracle's saved state from the shared folder.

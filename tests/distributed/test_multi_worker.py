@@ -30,7 +30,7 @@ from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from components.tuner.executor import Executor as TunerExecutor
 from components.tuner.executor import search_dir
 from tests.conftest import serialized_examples, task_config
-from tests.distributed import umask_run_fn
+from tests.distributed import accessor_run_fn, umask_run_fn
 from trainer import task, tuning
 from trainer.settings import SETTINGS_KEY, BatchSettings, TrainingSettings, TuningSettings
 
@@ -77,9 +77,9 @@ def _train(
     }
     inputs, outputs = _artifacts(transformed, tmp_path)
     DistributedTrainerExecutor().Do(inputs, outputs, exec_properties)
-    model_run = outputs["model_run"][0].uri
-    with open(os.path.join(model_run, task.REPORT_FILE)) as stream:
-        return json.load(stream), os.path.join(outputs["model"][0].uri, "Format-Serving")
+    report_file = os.path.join(outputs["model_run"][0].uri, task.REPORT_FILE)
+    report = json.loads(tf.io.gfile.GFile(report_file).read()) if tf.io.gfile.exists(report_file) else {}
+    return report, os.path.join(outputs["model"][0].uri, "Format-Serving")
 
 
 @pytest.fixture
@@ -230,6 +230,15 @@ def test_a_worker_that_always_fails_ends_the_component_naming_it(transformed, tm
     # Restarts themselves are tested with short processes in tests/components/test_launcher.py.
     assert message.startswith("worker-1 failed with exit code 1 (1 attempts, 0 restarts)")
     assert "worker-1 refuses to train" in message
+
+
+def test_a_stock_run_fn_reads_its_data_through_the_data_accessor_on_every_worker(transformed, tmp_path):
+    _train(transformed, tmp_path, num_workers=2, run_fn="tests.distributed.accessor_run_fn.run_fn")
+    reports = sorted((tmp_path / "model_run").glob(f"{accessor_run_fn.REPORT_PREFIX}*.json"))
+    assert [path.name for path in reports] == ["accessor-0.json", "accessor-1.json"], "each worker read its data"
+    for path in reports:
+        report = json.loads(path.read_text())
+        assert report["rows"] == 16 and report["features"], report
 
 
 def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, tmp_path, worker_lines):
