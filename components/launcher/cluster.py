@@ -7,7 +7,6 @@ Kubernetes pods (stable DNS names of an Indexed Job behind a headless Service).
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Sequence
 
 __all__ = [
@@ -64,14 +63,12 @@ def indexed_job_hosts(job_name: str, service: str, namespace: str, num_workers: 
 
 
 def free_loopback_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now (held open together so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """`count` distinct unused ports, from portpicker (its port server when one runs, else probing TCP and UDP)."""
+    import portpicker
+
+    ports: list[int] = []
+    while len(ports) < count:
+        port = portpicker.pick_unused_port()
+        if port not in ports:
+            ports.append(port)
+    return ports

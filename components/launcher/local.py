@@ -23,10 +23,12 @@ from components.launcher import cluster
 from components.launcher.spec import WorkerSpec
 
 __all__ = [
+    "PARENT_PID_ENV",
     "GroupOutcome",
     "LocalWorkerGroup",
     "WorkerFailedError",
     "WorkerTimeoutError",
+    "die_with_parent",
     "run_local",
     "run_with_restarts",
 ]
@@ -71,10 +73,26 @@ class GroupOutcome:
         return self.failed_worker is None
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the launching process dies (Linux), so no worker is orphaned."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# Set for every local worker: the launcher's pid, which the worker ties its life to (die_with_parent).
+PARENT_PID_ENV = "LAUNCHER_PARENT_PID"
+
+
+def die_with_parent(environ: Mapping[str, str] = os.environ) -> None:
+    """Called by a worker first thing: get SIGKILL when the launching process dies, so none is orphaned.
+
+    Set in the worker itself rather than in a `preexec_fn`, which Python warns
+    can deadlock in a threaded parent (TensorFlow and Beam are). If the
+    launcher died before this call, the worker exits at once. The kernel
+    signals when the launcher's thread that started the worker ends, so groups
+    are started and waited for on one thread. Linux only; a no-op elsewhere
+    and outside a local launch.
+    """
+    expected = environ.get(PARENT_PID_ENV)
+    if not expected or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(expected):
+        os._exit(1)  # the launcher is already gone
 
 
 class LocalWorkerGroup:
@@ -97,12 +115,11 @@ class LocalWorkerGroup:
         for command, env, name in zip(self._commands, self._envs, self._names, strict=True):
             process = subprocess.Popen(
                 list(command),
-                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, **env, "PYTHONUNBUFFERED": "1", PARENT_PID_ENV: str(os.getpid())},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
             tail: collections.deque = collections.deque(maxlen=_TAIL_LINES)
             reader = threading.Thread(target=self._stream, args=(name, process, tail), daemon=True)
@@ -176,10 +193,13 @@ def run_with_restarts(
     deadline = time.monotonic() + timeout_seconds
     for attempt in range(max_restarts + 1):
         group = make_group(attempt)
-        group.start()
-        if on_start:
-            on_start(group)
-        outcome = group.wait(max(deadline - time.monotonic(), 1.0))
+        try:
+            group.start()
+            if on_start:
+                on_start(group)
+            outcome = group.wait(max(deadline - time.monotonic(), 1.0))
+        finally:
+            group.stop()  # every exit path, an interrupt or an error in this process included
         if outcome.succeeded:
             return attempt
         if attempt < max_restarts and on_restart:

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from components.launcher import cluster
+from components.launcher import cluster, local
 from components.launcher.spec import WorkerSpec, fn_args_from_dict
 
 __all__ = ["cluster_env", "main", "run"]
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--spec", help="file holding the worker spec JSON")
     source.add_argument("--spec-json", help="the worker spec JSON itself")
     args = parser.parse_args(argv)
+    local.die_with_parent()
     if args.spec:
         with open(args.spec, encoding="utf-8") as stream:
             spec = WorkerSpec.from_json(stream.read())

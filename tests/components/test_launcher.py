@@ -7,8 +7,12 @@ manifests are validated against the TFJob CRD and Kubernetes 1.32's schemas.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
+import signal
+import subprocess
 import sys
 import time
 from unittest import mock
@@ -24,7 +28,8 @@ from components.launcher.settings import KubernetesSettings
 from components.launcher.spec import WorkerSpec
 from components.launcher.worker import cluster_env
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = REPO_ROOT / "tests" / "data"
 SPEC = WorkerSpec(kind="train", function="trainer.task.run_fn", fn_args={"train_files": ["/pipeline/x/*"]})
 K8S_VERSION = "1.32"
 
@@ -136,6 +141,69 @@ def test_a_restart_that_succeeds_is_counted():
         return _group(["pass", "raise SystemExit(1)" if attempt == 0 else "pass"])
 
     assert local.run_with_restarts(make_group, max_restarts=2, timeout_seconds=60) == 1
+
+
+def test_an_error_in_the_launcher_stops_the_workers_it_started():
+    groups = []
+
+    def make_group(attempt: int) -> local.LocalWorkerGroup:
+        groups.append(_group(["import time; time.sleep(60)", "import time; time.sleep(60)"]))
+        return groups[-1]
+
+    def fail(group: local.LocalWorkerGroup) -> None:
+        raise KeyboardInterrupt  # e.g. Ctrl-C while the group runs
+
+    with pytest.raises(KeyboardInterrupt):
+        local.run_with_restarts(make_group, max_restarts=1, timeout_seconds=60, on_start=fail)
+    (group,) = groups
+    assert all(worker.process.poll() is not None for worker in group.workers), "no worker outlives the launcher"
+
+
+def test_workers_die_with_a_launcher_that_is_killed(tmp_path):
+    """The worker ties itself to the launcher (no preexec_fn): SIGKILL the launcher, the worker goes too."""
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(
+        "import sys, time\n"
+        "from components.launcher import local\n"
+        "code = 'from components.launcher import local; local.die_with_parent(); import time; time.sleep(120)'\n"
+        "group = local.LocalWorkerGroup([[sys.executable, '-c', code]], [{}], ['worker-0'], lambda n, l: None)\n"
+        "group.start()\n"
+        "print(group.workers[0].process.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        worker_pid = int(parent.stdout.readline())
+        time.sleep(1.0)  # the worker has called die_with_parent
+        assert _alive(worker_pid)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(worker_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker_pid), "the worker outlived its launcher"
+    finally:
+        parent.kill()
+        with contextlib.suppress(ProcessLookupError, ValueError, NameError):
+            os.kill(worker_pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie is not running: it is only not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_whose_launcher_is_already_gone_exits(monkeypatch):
+    exited, prctl = [], []
+    monkeypatch.setattr(local.os, "_exit", exited.append)
+    # Not on this test process itself: it would be killed with its own parent thread.
+    monkeypatch.setattr(local.ctypes, "CDLL", lambda *args, **kwargs: mock.Mock(prctl=lambda *a: prctl.append(a)))
+    local.die_with_parent({local.PARENT_PID_ENV: str(os.getppid() + 1_000_000)})
+    assert prctl == [(1, signal.SIGKILL)] and exited == [1]
 
 
 def test_timeout_stops_the_group():
