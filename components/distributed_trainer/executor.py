@@ -59,7 +59,7 @@ class Executor(trainer_executor.GenericExecutor):
         if not run_fn:
             raise ValueError("DistributedTrainer needs run_fn as a dotted path, e.g. 'trainer.task.run_fn'")
         spec = worker_spec("train", run_fn, fn_args, input_dict[standard_component_specs.EXAMPLES_KEY])
-        launch(spec, num_workers, settings, purpose="train")
+        launch(spec, num_workers, settings, purpose="train", run_id=self._context and self._context.pipeline_run_id)
         saved_model = os.path.join(fn_args.serving_model_dir, "saved_model.pb")
         if not fileio.exists(saved_model):
             raise RuntimeError(f"the workers finished but the chief exported no model to {fn_args.serving_model_dir}")

@@ -8,9 +8,30 @@ schemas); `KubernetesLauncher` fetches the template, creates the job through
 the official client, watches it to completion, surfaces pod failures with
 their last log lines, and deletes what it created.
 
-Restarts: pods restart in place (restartPolicy OnFailure) up to the job's
-backoff limit; a worker that comes back resumes from the latest checkpoint on
-the shared volume, as the local backend's restarted group does.
+A template read back from the cluster carries what the API server filled in:
+`strip_server_fields` removes it (`SERVER_METADATA_FIELDS`, and the labels the
+Job controller stamps on its pod template, `JOB_CONTROLLER_LABELS`), so a new
+Job is accepted instead of rejected with HTTP 422 for labels naming another
+job's uid. Sources: ObjectMeta's read-only fields (k8s.io/apimachinery
+pkg/apis/meta/v1/types.go) and the Job strategy's selector generation
+(kubernetes pkg/registry/batch/job/strategy.go, `generateSelector`).
+
+Ownership: the Indexed Job is created suspended, the Service is created with
+an owner reference to it (so Kubernetes' garbage collector removes the
+Service with the Job, even when the pipeline pod dies), then the Job is
+resumed. Every object carries `RUN_LABEL` naming the pipeline run, so
+`kubectl delete job,service,tfjob -l tfx-pipeline/run=<run>` cleans up after a
+lost pipeline pod.
+
+Restarts: MultiWorkerMirroredStrategy needs the whole worker group, so pods
+never restart on their own (restartPolicy Never, backoffLimit 0): when a
+worker fails, the launcher deletes the job and creates a new one (a new
+name, so nothing waits for the old pods to go), up to `max_restarts` times;
+training resumes from the latest checkpoint on the shared volume, as the
+local backend's restarted group does. A pod the scheduler cannot place (no
+node with the GPU, a PVC that does not bind) fails the launch after
+`unschedulable_grace_seconds` with the scheduler's message; that is not
+restarted, since a new group would not fit either.
 """
 
 from __future__ import annotations
@@ -28,13 +49,52 @@ from components.launcher.local import WorkerFailedError, WorkerTimeoutError
 from components.launcher.settings import KubernetesSettings
 from components.launcher.spec import WorkerSpec
 
-__all__ = ["JOB_LABEL", "KubernetesLauncher", "LaunchPlan", "default_apis", "job_name", "plan_launch"]
+__all__ = [
+    "JOB_CONTROLLER_LABELS",
+    "JOB_LABEL",
+    "RUN_LABEL",
+    "SERVER_METADATA_FIELDS",
+    "KubernetesLauncher",
+    "LaunchPlan",
+    "UnschedulableError",
+    "default_apis",
+    "job_name",
+    "label_value",
+    "plan_launch",
+    "strip_server_fields",
+]
 
 JOB_LABEL = "tfx-pipeline/job"
+RUN_LABEL = "tfx-pipeline/run"
+# ObjectMeta fields only the API server sets (read-only for clients, or owned by controllers).
+SERVER_METADATA_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+    "ownerReferences",
+)
+# Labels the Job controller adds to a Job's pod template (and its selector) from the Job's uid and name.
+JOB_CONTROLLER_LABELS = (
+    "controller-uid",
+    "job-name",
+    "batch.kubernetes.io/controller-uid",
+    "batch.kubernetes.io/job-name",
+)
+# Labels the training operator puts on a TFJob's pods; never ours to copy.
+_OPERATOR_LABEL_PREFIX = "training.kubeflow.org/"
 _TFJOB = {"group": "kubeflow.org", "version": "v1", "plural": "tfjobs"}
 # Waiting reasons that do not heal by waiting: fail at once instead of at the timeout.
 _FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
 _LOG_TAIL_LINES = 20
+
+
+class UnschedulableError(WorkerFailedError):
+    """A worker pod could not be placed on any node for the grace period; the scheduler's message says why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,13 +117,47 @@ def job_name(purpose: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+def label_value(text: str) -> str:
+    """`text` as a valid label value: at most 63 of [A-Za-z0-9._-], starting and ending alphanumeric."""
+    value = re.sub(r"[^A-Za-z0-9._-]", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value) or "unknown"
+
+
+def strip_server_fields(template: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a pod template as read from the cluster, without what the API server or a controller set.
+
+    Removes SERVER_METADATA_FIELDS from its metadata, the Job controller's
+    JOB_CONTROLLER_LABELS and the training operator's labels, and a `status`.
+    """
+    pod = copy.deepcopy(template)
+    pod.pop("status", None)
+    metadata = pod.get("metadata") or {}
+    for field in SERVER_METADATA_FIELDS:
+        metadata.pop(field, None)
+    labels = {
+        key: value
+        for key, value in (metadata.get("labels") or {}).items()
+        if key not in JOB_CONTROLLER_LABELS and not key.startswith(_OPERATOR_LABEL_PREFIX)
+    }
+    if labels:
+        metadata["labels"] = labels
+    else:
+        metadata.pop("labels", None)
+    if metadata:
+        pod["metadata"] = metadata
+    else:
+        pod.pop("metadata", None)
+    return pod
+
+
 def plan_launch(
     spec: WorkerSpec,
     num_workers: int,
     template: dict[str, Any],
     settings: KubernetesSettings,
     name: str,
-    limits: tuple[int, int],
+    timeout_seconds: int,
+    run_id: str = "unknown",
 ) -> LaunchPlan:
     """The manifests for `num_workers` workers running `spec` (tuning adds the chief oracle).
 
@@ -72,20 +166,21 @@ def plan_launch(
       num_workers: Training workers, or tuners besides the chief oracle.
       template: The pod template (a PodTemplateSpec as a dict) of the cluster's
         `train-workers` Job or TFJob; its first container runs the worker.
+        Server-populated fields are removed (`strip_server_fields`).
       settings: Namespace, job kind and port.
       name: The new job's name (see `job_name`).
-      limits: (max_restarts of the worker group, timeout_seconds).
+      timeout_seconds: The job's activeDeadlineSeconds.
+      run_id: The pipeline run, the value of RUN_LABEL on every object.
     """
-    max_restarts, timeout_seconds = limits
     replicas = num_workers if spec.kind == "train" else num_workers + 1
     labels = {
         JOB_LABEL: name,
+        RUN_LABEL: label_value(run_id),
         "app.kubernetes.io/part-of": "tfx-distributed-pipeline",
         "app.kubernetes.io/component": f"{spec.kind}-worker",
     }
-    # MultiWorkerMirroredStrategy restarts every worker after one fails.
-    backoff_limit = max(max_restarts, 0) * replicas
     metadata = {"name": name, "namespace": settings.namespace, "labels": labels}
+    # The group restarts as a whole (the launcher re-creates the job): no pod restarts alone.
     if settings.job_kind == "tfjob":
         pod = _fill_pod(template, spec, labels, settings.port, env={})
         tfjob = _manifest(
@@ -93,18 +188,30 @@ def plan_launch(
             "TFJob",
             metadata,
             {
-                "runPolicy": {
-                    "cleanPodPolicy": "None",
-                    "backoffLimit": backoff_limit,
-                    "activeDeadlineSeconds": timeout_seconds,
-                },
-                "tfReplicaSpecs": {"Worker": {"replicas": replicas, "restartPolicy": "OnFailure", "template": pod}},
+                "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0, "activeDeadlineSeconds": timeout_seconds},
+                "tfReplicaSpecs": {"Worker": {"replicas": replicas, "restartPolicy": "Never", "template": pod}},
             },
         )
         return LaunchPlan("tfjob", name, settings.namespace, (tfjob,))
     hosts = cluster.indexed_job_hosts(name, name, settings.namespace, replicas, settings.port)
     pod = _fill_pod(template, spec, labels, settings.port, env={cluster.WORKER_HOSTS_ENV: ",".join(hosts)})
     pod["spec"]["subdomain"] = name  # pod DNS: <name>-<index>.<service>
+    job = _manifest(
+        "batch/v1",
+        "Job",
+        metadata,
+        {
+            "completionMode": "Indexed",
+            "completions": replicas,
+            "parallelism": replicas,
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": timeout_seconds,
+            "ttlSecondsAfterFinished": 3600,
+            # Resumed once the Service it owns exists (KubernetesLauncher).
+            "suspend": True,
+            "template": pod,
+        },
+    )
     service = _manifest(
         "v1",
         "Service",
@@ -117,21 +224,7 @@ def plan_launch(
             "ports": [{"name": "tf", "port": settings.port, "targetPort": settings.port}],
         },
     )
-    job = _manifest(
-        "batch/v1",
-        "Job",
-        metadata,
-        {
-            "completionMode": "Indexed",
-            "completions": replicas,
-            "parallelism": replicas,
-            "backoffLimit": backoff_limit,
-            "activeDeadlineSeconds": timeout_seconds,
-            "ttlSecondsAfterFinished": 3600,
-            "template": pod,
-        },
-    )
-    return LaunchPlan("indexed_job", name, settings.namespace, (service, job))
+    return LaunchPlan("indexed_job", name, settings.namespace, (job, service))
 
 
 def _manifest(api_version: str, kind: str, metadata: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -142,11 +235,11 @@ def _manifest(api_version: str, kind: str, metadata: dict[str, Any], spec: dict[
 def _fill_pod(
     template: dict[str, Any], spec: WorkerSpec, labels: dict[str, str], port: int, env: dict[str, str]
 ) -> dict[str, Any]:
-    """A copy of the template pod whose first container runs `spec`."""
-    pod = copy.deepcopy(template)
+    """A copy of the template pod, without server-populated fields, whose first container runs `spec`."""
+    pod = strip_server_fields(template)
     pod.setdefault("metadata", {})
     pod["metadata"]["labels"] = {**pod["metadata"].get("labels", {}), **labels}
-    pod["spec"]["restartPolicy"] = "OnFailure"
+    pod["spec"]["restartPolicy"] = "Never"
     containers = pod["spec"].get("containers") or []
     if not containers:
         raise ValueError("the worker template's pod has no container")
@@ -171,7 +264,7 @@ def default_apis():
 
 
 class KubernetesLauncher:
-    """Creates a plan's objects, watches the job, reports failures, cleans up."""
+    """Creates a plan's objects, watches the job, restarts the group on failure, reports, cleans up."""
 
     def __init__(
         self,
@@ -182,12 +275,14 @@ class KubernetesLauncher:
         log: Callable[[str], None] = print,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        unschedulable_grace_seconds: float = 300.0,
     ):
         self._batch, self._core, self._custom = batch_api, core_api, custom_api
         self._poll, self._log, self._clock, self._sleep = poll_seconds, log, clock, sleep
+        self._unschedulable_grace = unschedulable_grace_seconds
 
     def fetch_template(self, settings: KubernetesSettings) -> dict[str, Any]:
-        """The pod template of the suspended `train-workers` Job or TFJob, as a dict.
+        """The pod template of the suspended `train-workers` Job or TFJob, as a dict without server fields.
 
         Raises:
           WorkerFailedError: When the template does not exist, saying how to create it.
@@ -197,7 +292,7 @@ class KubernetesLauncher:
                 tfjob = self._custom.get_namespaced_custom_object(
                     _TFJOB["group"], _TFJOB["version"], settings.namespace, _TFJOB["plural"], settings.template
                 )
-                return tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]
+                return strip_server_fields(tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"])
             job = self._batch.read_namespaced_job(settings.template, settings.namespace)
         except Exception as error:  # noqa: BLE001 - the API's errors vary; a missing template is the usual one
             kind = "TFJob" if settings.job_kind == "tfjob" else "Job"
@@ -208,35 +303,67 @@ class KubernetesLauncher:
             ) from None
         from kubernetes import client
 
-        return client.ApiClient().sanitize_for_serialization(job.spec.template)
+        return strip_server_fields(client.ApiClient().sanitize_for_serialization(job.spec.template))
 
-    def run(self, plan: LaunchPlan, timeout_seconds: float) -> None:
-        """Runs the plan to success.
+    def run(self, make_plan: Callable[[int], LaunchPlan], max_restarts: int, timeout_seconds: float) -> int:
+        """Runs fresh plans (`make_plan(attempt)`) until one succeeds; returns the restarts used.
+
+        Each attempt's objects are deleted whatever happens, a failed create
+        included. A failed worker re-creates the whole group, up to
+        `max_restarts` times; an unschedulable pod or the timeout ends the launch.
 
         Raises:
-          WorkerFailedError: The job failed, or a pod cannot start; names the pods.
+          WorkerFailedError: The group failed `max_restarts + 1` times; names the pods.
+          UnschedulableError: A pod found no node for the grace period.
           WorkerTimeoutError: Not finished in time.
         """
-        self._create(plan)
-        try:
-            self._watch(plan, timeout_seconds)
-        finally:
-            self._delete(plan)
+        deadline = self._clock() + timeout_seconds
+        for attempt in range(max_restarts + 1):
+            plan = make_plan(attempt)
+            created: list[dict[str, Any]] = []
+            try:
+                self._create(plan, created)
+                self._watch(plan, deadline, timeout_seconds)
+                return attempt
+            except UnschedulableError:
+                raise
+            except WorkerFailedError as error:
+                failure = error
+                if attempt < max_restarts:
+                    self._log(
+                        f"{str(error).splitlines()[0]} re-creating the whole worker group "
+                        f"(restart {attempt + 1} of {max_restarts})"
+                    )
+            finally:
+                self._delete(plan, created)
+        first, _, rest = str(failure).partition("\n")
+        raise WorkerFailedError(f"{first.rstrip(':')} ({max_restarts + 1} attempts, {max_restarts} restarts):\n{rest}")
 
-    def _create(self, plan: LaunchPlan) -> None:
+    def _create(self, plan: LaunchPlan, created: list[dict[str, Any]]) -> None:
+        """Creates the plan's objects, recording each in `created` as soon as it exists."""
+        owner = None
         for manifest in plan.manifests:
-            if manifest["kind"] == "Service":
-                self._core.create_namespaced_service(plan.namespace, manifest)
-            elif manifest["kind"] == "Job":
-                self._batch.create_namespaced_job(plan.namespace, manifest)
+            if manifest["kind"] == "Job":
+                job = self._batch.create_namespaced_job(plan.namespace, manifest)
+                created.append(manifest)
+                owner = {"apiVersion": "batch/v1", "kind": "Job", "name": plan.name, "uid": job.metadata.uid}
+            elif manifest["kind"] == "Service":
+                if owner is None:
+                    raise ValueError(f"{plan.name}: the Service must follow the Job that owns it")
+                owned = {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
+                self._core.create_namespaced_service(plan.namespace, owned)
+                created.append(owned)
             else:
                 self._custom.create_namespaced_custom_object(
                     _TFJOB["group"], _TFJOB["version"], plan.namespace, _TFJOB["plural"], manifest
                 )
+                created.append(manifest)
+        if plan.kind == "indexed_job":
+            self._batch.patch_namespaced_job(plan.name, plan.namespace, {"spec": {"suspend": False}})
         self._log(f"created {plan.kind} {plan.namespace}/{plan.name}")
 
-    def _watch(self, plan: LaunchPlan, timeout_seconds: float) -> None:
-        deadline = self._clock() + timeout_seconds
+    def _watch(self, plan: LaunchPlan, deadline: float, timeout_seconds: float) -> None:
+        unschedulable_since: dict[str, float] = {}
         while True:
             state = self._job_state(plan)
             if state == "succeeded":
@@ -244,13 +371,30 @@ class KubernetesLauncher:
                 return
             pods = self._core.list_namespaced_pod(plan.namespace, label_selector=plan.selector).items
             fatal = [pod for pod in pods if _waiting_reason(pod) in _FATAL_WAITING]
-            if state == "failed" or fatal:
-                raise WorkerFailedError(self._failure_report(plan, pods, fatal))
+            failed = [pod for pod in pods if pod.status and pod.status.phase == "Failed"]
+            if state == "failed" or fatal or failed:
+                raise WorkerFailedError(self._failure_report(plan, pods, fatal or failed))
+            self._check_scheduling(plan, pods, unschedulable_since)
             if self._clock() > deadline:
                 raise WorkerTimeoutError(
                     f"{plan.kind} {plan.namespace}/{plan.name} not done after {timeout_seconds:.0f}s; deleted"
                 )
             self._sleep(self._poll)
+
+    def _check_scheduling(self, plan: LaunchPlan, pods: list, since: dict[str, float]) -> None:
+        """Raises UnschedulableError when a pod stayed unschedulable for the grace period."""
+        now = self._clock()
+        for pod in pods:
+            message = _unschedulable_message(pod)
+            if message is None:
+                since.pop(pod.metadata.name, None)
+                continue
+            first = since.setdefault(pod.metadata.name, now)
+            if now - first >= self._unschedulable_grace:
+                raise UnschedulableError(
+                    f"{plan.kind} {plan.namespace}/{plan.name}: pod {pod.metadata.name} could not be scheduled "
+                    f"for {now - first:.0f}s: {message} (launcher.kubernetes.unschedulable_grace_seconds)"
+                )
 
     def _job_state(self, plan: LaunchPlan) -> str:
         if plan.kind == "tfjob":
@@ -267,9 +411,9 @@ class KubernetesLauncher:
             return "failed"
         return "running"
 
-    def _failure_report(self, plan: LaunchPlan, pods: list, fatal: list) -> str:
+    def _failure_report(self, plan: LaunchPlan, pods: list, culprits: list) -> str:
         lines = [f"{plan.kind} {plan.namespace}/{plan.name} failed:"]
-        for pod in fatal or [p for p in pods if _pod_problem(p)] or pods:
+        for pod in culprits or [p for p in pods if _pod_problem(p)] or pods:
             lines.append(f"  pod {pod.metadata.name}: {_pod_problem(pod) or 'no container failure recorded'}")
             for line in self._log_tail(pod, plan.namespace):
                 lines.append(f"    {line}")
@@ -285,8 +429,9 @@ class KubernetesLauncher:
             return [f"(no logs: {type(error).__name__})"]
         return (text or "").splitlines()[-_LOG_TAIL_LINES:]
 
-    def _delete(self, plan: LaunchPlan) -> None:
-        for manifest in reversed(plan.manifests):
+    def _delete(self, plan: LaunchPlan, created: list[dict[str, Any]]) -> None:
+        """Deletes what this attempt created, newest first; goes on past errors, reporting leftovers."""
+        for manifest in reversed(created):
             try:
                 if manifest["kind"] == "Service":
                     self._core.delete_namespaced_service(plan.name, plan.namespace)
@@ -299,8 +444,20 @@ class KubernetesLauncher:
                     )
             except Exception as error:  # noqa: BLE001 - clean-up goes on; a leftover is reported
                 if getattr(error, "status", None) != 404:
-                    self._log(f"could not delete {manifest['kind']} {plan.name}: {error}")
-        self._log(f"deleted {plan.kind} {plan.namespace}/{plan.name}")
+                    self._log(
+                        f"could not delete {manifest['kind']} {plan.namespace}/{plan.name}: {error}; "
+                        f"kubectl delete {manifest['kind'].lower()} -n {plan.namespace} -l {plan.selector}"
+                    )
+        if created:
+            self._log(f"deleted {plan.kind} {plan.namespace}/{plan.name}")
+
+
+def _unschedulable_message(pod) -> str | None:
+    """The scheduler's message when the pod is marked unschedulable, else None."""
+    for condition in (pod.status.conditions if pod.status else None) or []:
+        if condition.type == "PodScheduled" and condition.status == "False" and condition.reason == "Unschedulable":
+            return condition.message or "Unschedulable"
+    return None
 
 
 def _waiting_reason(pod) -> str | None:

@@ -25,7 +25,9 @@ def pop_launch_config(custom_config: dict) -> tuple[int, LauncherSettings]:
     return num_workers, settings
 
 
-def launch(spec: WorkerSpec, num_workers: int, settings: LauncherSettings, purpose: str) -> None:
+def launch(
+    spec: WorkerSpec, num_workers: int, settings: LauncherSettings, purpose: str, run_id: str | None = None
+) -> None:
     """Runs `spec` on `num_workers` workers and returns when all succeeded.
 
     Args:
@@ -33,6 +35,7 @@ def launch(spec: WorkerSpec, num_workers: int, settings: LauncherSettings, purpo
       num_workers: Training workers, or tuners besides the chief oracle.
       settings: Backend, restarts, time limit and the Kubernetes settings.
       purpose: A word for names and logs, e.g. "train" (part of the Kubernetes job name).
+      run_id: The pipeline run, labelled on every Kubernetes object the launch creates.
 
     Raises:
       WorkerFailedError: A worker failed for good; the message names it.
@@ -40,23 +43,29 @@ def launch(spec: WorkerSpec, num_workers: int, settings: LauncherSettings, purpo
     """
     if settings.backend == "kubernetes":
         k8s = settings.kubernetes
-        launcher = kubernetes.KubernetesLauncher(*kubernetes.default_apis(), k8s.poll_seconds, log=logging.info)
-        plan = kubernetes.plan_launch(
+        launcher = kubernetes.KubernetesLauncher(
+            *kubernetes.default_apis(),
+            k8s.poll_seconds,
+            log=logging.info,
+            unschedulable_grace_seconds=k8s.unschedulable_grace_seconds,
+        )
+        template = launcher.fetch_template(k8s)
+        run_label = run_id or kubernetes.job_name(purpose)  # one label for every attempt
+
+        def make_plan(attempt: int) -> kubernetes.LaunchPlan:
+            name = kubernetes.job_name(purpose)
+            return kubernetes.plan_launch(spec, num_workers, template, k8s, name, settings.timeout_seconds, run_label)
+
+        # Tuning is not restarted: the chief oracle's state does not survive a new group.
+        max_restarts = settings.max_restarts if spec.kind == "train" else 0
+        restarts = launcher.run(make_plan, max_restarts, settings.timeout_seconds)
+    else:
+        restarts = local.run_local(
             spec,
             num_workers,
-            launcher.fetch_template(k8s),
-            k8s,
-            kubernetes.job_name(purpose),
-            (settings.max_restarts, settings.timeout_seconds),
+            settings.max_restarts,
+            settings.timeout_seconds,
+            sink=lambda name, line: logging.info("[%s] %s", name, line),
         )
-        launcher.run(plan, settings.timeout_seconds)
-        return
-    restarts = local.run_local(
-        spec,
-        num_workers,
-        settings.max_restarts,
-        settings.timeout_seconds,
-        sink=lambda name, line: logging.info("[%s] %s", name, line),
-    )
     if restarts:
         logging.info("%s finished after %d restart(s) of the worker group", purpose, restarts)

@@ -33,6 +33,9 @@ class KubernetesSettings(_Settings):
       template: Name of the suspended Job (or TFJob) whose pod template workers use.
       port: Port of the TensorFlow (and KerasTuner oracle) servers.
       poll_seconds: Interval between status checks.
+      unschedulable_grace_seconds: How long a worker pod may stay unschedulable
+        (no node with the GPU, a PVC that does not bind) before the launch
+        fails with the scheduler's message; leave room for a cluster autoscaler.
     """
 
     namespace: str = "tfx-pipeline"
@@ -40,6 +43,7 @@ class KubernetesSettings(_Settings):
     template: str = "train-workers"
     port: int = pydantic.Field(default=2222, ge=1, le=65535)
     poll_seconds: float = pydantic.Field(default=10.0, gt=0)
+    unschedulable_grace_seconds: float = pydantic.Field(default=300.0, ge=0)
 
 
 class LauncherSettings(_Settings):

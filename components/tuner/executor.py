@@ -60,7 +60,7 @@ class Executor(tuner_executor.Executor):
         fn_args = fn_args_utils.get_common_fn_args(input_dict, exec_properties, working_dir)
         tuner_fn = exec_properties[standard_component_specs.TUNER_FN_KEY]
         spec = worker_spec("tune", tuner_fn, fn_args, input_dict[standard_component_specs.EXAMPLES_KEY])
-        launch(spec, num_workers, settings, purpose="tune")
+        launch(spec, num_workers, settings, purpose="tune", run_id=self._context and self._context.pipeline_run_id)
         # This process has no distribution variables: the tuner reloads the
         # chief oracle's saved state from the shared folder.
         return udf_utils.get_fn(exec_properties, standard_component_specs.TUNER_FN_KEY)(fn_args).tuner

@@ -27,6 +27,7 @@ from components.launcher import cluster, kubernetes, local
 from components.launcher.settings import KubernetesSettings
 from components.launcher.spec import WorkerSpec
 from components.launcher.worker import cluster_env
+from tests.components import k8s_server
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "tests" / "data"
@@ -224,37 +225,60 @@ def tfjob_schema() -> dict:
     return version["schema"]["openAPIV3Schema"]
 
 
-K8S = pathlib.Path(__file__).resolve().parents[2] / "k8s"
+K8S = REPO_ROOT / "k8s"
+TEMPLATE_UID = "5f0c2a4e-7d1b-4c39-9a8e-2b6f1d0e9c11"
+
+
+def _template_object(kind: str) -> dict:
+    """The worker template object from the repo's own k8s/ files."""
+    if kind == "tfjob":
+        return yaml.safe_load((K8S / "components" / "tfjob" / "tfjob.yaml").read_text())
+    return yaml.safe_load((K8S / "base" / "training" / "indexed-job.yaml").read_text())
 
 
 def _template(kind: str) -> dict:
-    """The worker pod template from the repo's own k8s/ files."""
+    """The worker pod template as the launcher reads it back from the API server (server fields included)."""
     if kind == "tfjob":
-        tfjob = yaml.safe_load((K8S / "components" / "tfjob" / "tfjob.yaml").read_text())
+        tfjob = k8s_server.read_back_tfjob(_template_object(kind), "tfx-pipeline", TEMPLATE_UID)
         return tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]
-    return yaml.safe_load((K8S / "base" / "training" / "indexed-job.yaml").read_text())["spec"]["template"]
+    job = k8s_server.as_client_job(k8s_server.read_back_job(_template_object(kind), "tfx-pipeline", TEMPLATE_UID))
+    return client.ApiClient().sanitize_for_serialization(job.spec.template)
 
 
-def _plan(kind: str, spec: WorkerSpec = SPEC) -> kubernetes.LaunchPlan:
-    return kubernetes.plan_launch(
-        spec, 2, _template(kind), KubernetesSettings(job_kind=kind), "train-ab12cd34", (2, 3600)
-    )
+def _plan(kind: str, spec: WorkerSpec = SPEC, name: str = "train-ab12cd34") -> kubernetes.LaunchPlan:
+    return kubernetes.plan_launch(spec, 2, _template(kind), KubernetesSettings(job_kind=kind), name, 3600, "run-1")
+
+
+def test_the_fixture_carries_what_the_server_adds():
+    """Guards the test data itself: a template read back has the fields that got Jobs rejected."""
+    labels = _template("indexed_job")["metadata"]["labels"]
+    assert set(k8s_server.CONTROLLER_LABELS) <= set(labels)
+    with pytest.raises(client.ApiException) as rejected:
+        # What the old launcher created: the template's labels copied as they came back.
+        job = {"metadata": {"name": "train-1"}, "spec": {"template": _template("indexed_job")}}
+        k8s_server.reject_like_the_server(job, "a-new-uid")
+    assert rejected.value.status == 422
 
 
 def test_indexed_job_and_service_pass_kubernetes_strict_validation():
     plan = _plan("indexed_job")
     kinds = [manifest["kind"] for manifest in plan.manifests]
-    assert kinds == ["Service", "Job"]
+    assert kinds == ["Job", "Service"], "the Job first: it owns the Service"
     for manifest in plan.manifests:
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
-    service, job = plan.manifests
+        assert k8s_server.server_owned(manifest) == [], manifest["kind"]
+    job, service = plan.manifests
+    k8s_server.reject_like_the_server(job, "a-new-uid")  # accepted
     assert service["spec"]["clusterIP"] == "None"
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
-    assert job["spec"]["backoffLimit"] == 4  # 2 restarts of 2 workers
-    assert "suspend" not in job["spec"], "the template is suspended, the real job is not"
+    assert job["spec"]["backoffLimit"] == 0, "no pod restarts alone: the launcher restarts the group"
+    assert job["spec"]["suspend"] is True, "created suspended, resumed once its Service exists"
     pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
     assert pod["subdomain"] == service["metadata"]["name"]
     assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    for manifest in plan.manifests:
+        assert manifest["metadata"]["labels"][kubernetes.RUN_LABEL] == "run-1"
     env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
     assert env[cluster.WORKER_HOSTS_ENV].split(",")[1] == "train-ab12cd34-1.train-ab12cd34.tfx-pipeline.svc:2222"
     assert env["HOME"] == "/tmp", "the template's own variables are kept"
@@ -264,10 +288,13 @@ def test_indexed_job_and_service_pass_kubernetes_strict_validation():
 def test_tfjob_passes_the_crd_schema(tfjob_schema):
     (tfjob,) = _plan("tfjob").manifests
     jsonschema.validate(tfjob, tfjob_schema)
+    assert k8s_server.server_owned(tfjob) == []
     worker = tfjob["spec"]["tfReplicaSpecs"]["Worker"]
-    assert worker["replicas"] == 2 and worker["restartPolicy"] == "OnFailure"
+    assert worker["replicas"] == 2 and worker["restartPolicy"] == "Never"
+    assert tfjob["spec"]["runPolicy"]["backoffLimit"] == 0
     assert worker["template"]["spec"]["containers"][0]["name"] == "tensorflow"
     assert "suspend" not in tfjob["spec"]["runPolicy"]
+    assert tfjob["metadata"]["labels"][kubernetes.RUN_LABEL] == "run-1"
     # The pod template inside is a core PodTemplateSpec: check it strictly too.
     kubernetes_validate.validate(
         {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "t"}, "template": worker["template"]},
@@ -276,9 +303,22 @@ def test_tfjob_passes_the_crd_schema(tfjob_schema):
     )
 
 
+def test_server_fields_are_stripped_and_nothing_else():
+    template = _template("indexed_job")
+    stripped = kubernetes.strip_server_fields(template)
+    assert stripped["metadata"] == {"labels": {"app.kubernetes.io/name": "train-worker"}}
+    assert stripped["spec"] == template["spec"], "the pod spec (server defaults included) is kept"
+
+
+def test_run_labels_are_valid_label_values():
+    assert kubernetes.label_value("manual__2026-11-22T03:00:00.123+00:00") == "manual__2026-11-22T03-00-00.123-00-00"
+    assert len(kubernetes.label_value("x" * 100)) == 63
+    assert kubernetes.label_value("--") == "unknown"
+
+
 def test_tuning_adds_the_chief_oracle_replica():
     spec = WorkerSpec(kind="tune", function="trainer.tuning.tuner_fn", fn_args={})
-    (_, job) = _plan("indexed_job", spec=spec).manifests
+    (job, _) = _plan("indexed_job", spec=spec).manifests
     assert job["spec"]["completions"] == 3
     assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "tune-worker"
 
@@ -286,13 +326,13 @@ def test_tuning_adds_the_chief_oracle_replica():
 def test_the_template_is_copied_not_changed():
     template = _template("indexed_job")
     before = json.dumps(template, sort_keys=True)
-    kubernetes.plan_launch(SPEC, 2, template, KubernetesSettings(), "train-ab12cd34", (2, 3600))
+    kubernetes.plan_launch(SPEC, 2, template, KubernetesSettings(), "train-ab12cd34", 3600)
     assert json.dumps(template, sort_keys=True) == before
 
 
 def test_a_template_without_a_container_is_refused():
     with pytest.raises(ValueError, match="has no container"):
-        kubernetes.plan_launch(SPEC, 2, {"spec": {"containers": []}}, KubernetesSettings(), "x-1", (0, 60))
+        kubernetes.plan_launch(SPEC, 2, {"spec": {"containers": []}}, KubernetesSettings(), "x-1", 60)
 
 
 def test_job_names_are_unique_dns_labels():
@@ -316,11 +356,20 @@ class _Clock:
 
 
 def _apis():
-    return (
+    """Autospecs of the client's APIs; job creation answers like the server (uid set, 422 on bad labels)."""
+    batch, core, custom = (
         mock.create_autospec(client.BatchV1Api, instance=True),
         mock.create_autospec(client.CoreV1Api, instance=True),
         mock.create_autospec(client.CustomObjectsApi, instance=True),
     )
+
+    def create_job(namespace, body):
+        uid = f"uid-{body['metadata']['name']}"
+        k8s_server.reject_like_the_server(body, uid)
+        return client.V1Job(metadata=client.V1ObjectMeta(name=body["metadata"]["name"], uid=uid))
+
+    batch.create_namespaced_job.side_effect = create_job
+    return batch, core, custom
 
 
 def _job_status(*conditions: str) -> client.V1Job:
@@ -329,7 +378,14 @@ def _job_status(*conditions: str) -> client.V1Job:
     )
 
 
-def _pod(name: str, terminated_exit: int | None = None, waiting: str | None = None, restarts: int = 0):
+def _pod(
+    name: str,
+    terminated_exit: int | None = None,
+    waiting: str | None = None,
+    restarts: int = 0,
+    phase: str = "Running",
+    unschedulable: str | None = None,
+):
     state = client.V1ContainerState(
         terminated=client.V1ContainerStateTerminated(exit_code=terminated_exit, reason="Error")
         if terminated_exit is not None
@@ -339,45 +395,150 @@ def _pod(name: str, terminated_exit: int | None = None, waiting: str | None = No
     status = client.V1ContainerStatus(
         name="worker", image="img", image_id="", ready=False, restart_count=restarts, state=state
     )
-    return client.V1Pod(metadata=client.V1ObjectMeta(name=name), status=client.V1PodStatus(container_statuses=[status]))
+    conditions = (
+        [client.V1PodCondition(type="PodScheduled", status="False", reason="Unschedulable", message=unschedulable)]
+        if unschedulable
+        else None
+    )
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        status=client.V1PodStatus(
+            phase="Pending" if unschedulable else phase,
+            conditions=conditions,
+            container_statuses=None if unschedulable else [status],
+        ),
+    )
 
 
-def _launcher(apis, clock):
-    return kubernetes.KubernetesLauncher(*apis, poll_seconds=10, log=lambda line: None, clock=clock, sleep=clock.sleep)
+def _launcher(apis, clock, grace: float = 300):
+    return kubernetes.KubernetesLauncher(
+        *apis, poll_seconds=10, log=lambda line: None, clock=clock, sleep=clock.sleep, unschedulable_grace_seconds=grace
+    )
 
 
-def test_indexed_job_success_creates_watches_and_cleans_up():
+def _plans(kind: str = "indexed_job"):
+    """make_plan for the launcher: a new name each attempt, as launch() does; records the plans."""
+    made = []
+
+    def make_plan(attempt: int) -> kubernetes.LaunchPlan:
+        made.append(_plan(kind, name=f"train-ab12cd3{attempt}"))
+        return made[-1]
+
+    return make_plan, made
+
+
+def test_indexed_job_success_creates_owns_resumes_watches_and_cleans_up():
     batch, core, custom = apis = _apis()
     batch.read_namespaced_job_status.side_effect = [_job_status(), _job_status("Complete")]
     core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("p-0"), _pod("p-1")])
-    plan = _plan("indexed_job")
+    make_plan, made = _plans()
 
-    _launcher(apis, _Clock()).run(plan, timeout_seconds=600)
+    assert _launcher(apis, _Clock()).run(make_plan, max_restarts=2, timeout_seconds=600) == 0
 
-    core.create_namespaced_service.assert_called_once_with("tfx-pipeline", plan.manifests[0])
-    batch.create_namespaced_job.assert_called_once_with("tfx-pipeline", plan.manifests[1])
+    (plan,) = made
+    job, _ = plan.manifests
+    batch.create_namespaced_job.assert_called_once_with("tfx-pipeline", job)
+    (_, created_service), _ = core.create_namespaced_service.call_args
+    assert created_service["metadata"]["ownerReferences"] == [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": plan.name, "uid": f"uid-{plan.name}"}
+    ], "the Job owns the Service: the garbage collector removes it with the Job"
+    kubernetes_validate.validate(created_service, K8S_VERSION, strict=True)
+    batch.patch_namespaced_job.assert_called_once_with(plan.name, "tfx-pipeline", {"spec": {"suspend": False}})
     core.list_namespaced_pod.assert_called_with("tfx-pipeline", label_selector=plan.selector)
     batch.delete_namespaced_job.assert_called_once_with(plan.name, "tfx-pipeline", propagation_policy="Background")
     core.delete_namespaced_service.assert_called_once_with(plan.name, "tfx-pipeline")
     custom.create_namespaced_custom_object.assert_not_called()
 
 
-def test_pod_failure_is_surfaced_with_its_logs_and_cleaned_up():
+def test_the_old_launcher_would_have_been_rejected_by_the_server():
+    """The check in _apis() is live: a Job with the template's controller labels gets the server's 422."""
+    batch, _, _ = _apis()
+    job = {"metadata": {"name": "train-1"}, "spec": {"template": _template("indexed_job")}}
+    with pytest.raises(client.ApiException, match="selector` does not match template `labels`"):
+        batch.create_namespaced_job("tfx-pipeline", job)
+
+
+def test_a_create_that_fails_half_way_leaves_nothing_behind():
     batch, core, _ = apis = _apis()
-    batch.read_namespaced_job_status.return_value = _job_status("Failed")
+    core.create_namespaced_service.side_effect = client.ApiException(status=403, reason="Forbidden")
+    make_plan, made = _plans()
+    with pytest.raises(client.ApiException, match="Forbidden"):
+        _launcher(apis, _Clock()).run(make_plan, max_restarts=2, timeout_seconds=600)
+    (plan,) = made
+    batch.delete_namespaced_job.assert_called_once_with(plan.name, "tfx-pipeline", propagation_policy="Background")
+    core.delete_namespaced_service.assert_not_called()  # never created
+    batch.patch_namespaced_job.assert_not_called()
+
+
+def test_a_job_create_that_fails_deletes_nothing_it_did_not_create():
+    batch, core, _ = apis = _apis()
+    batch.create_namespaced_job.side_effect = client.ApiException(status=422, reason="Invalid")
+    make_plan, _ = _plans()
+    with pytest.raises(client.ApiException):
+        _launcher(apis, _Clock()).run(make_plan, max_restarts=0, timeout_seconds=600)
+    batch.delete_namespaced_job.assert_not_called()
+    core.create_namespaced_service.assert_not_called()
+
+
+def test_a_failed_worker_recreates_the_whole_group_up_to_max_restarts():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status()
     core.list_namespaced_pod.return_value = client.V1PodList(
-        items=[_pod("train-0", restarts=0), _pod("train-1", terminated_exit=137, restarts=4)]
+        items=[_pod("train-0"), _pod("train-1", terminated_exit=137, phase="Failed")]
     )
     core.read_namespaced_pod_log.return_value = "step 120\nKilled\n"
+    logged = []
+    launcher = kubernetes.KubernetesLauncher(
+        *apis, poll_seconds=10, log=logged.append, clock=_Clock(), sleep=lambda seconds: None
+    )
+    make_plan, made = _plans()
 
     with pytest.raises(local.WorkerFailedError) as raised:
-        _launcher(apis, _Clock()).run(_plan("indexed_job"), timeout_seconds=600)
+        launcher.run(make_plan, max_restarts=2, timeout_seconds=600)
 
+    assert len(made) == 3 and len({plan.name for plan in made}) == 3, "a new job per attempt"
+    assert batch.create_namespaced_job.call_count == 3
+    deleted = [call.args[0] for call in batch.delete_namespaced_job.call_args_list]
+    assert deleted == [plan.name for plan in made], "each attempt's job deleted, pods with it"
+    assert sum("re-creating the whole worker group" in line for line in logged) == 2
     message = str(raised.value)
-    assert "pod train-1: container worker exited 137 (Error), restarted 4 times" in message
-    assert "Killed" in message and "train-0" not in message
-    core.read_namespaced_pod_log.assert_called_with("train-1", "tfx-pipeline", tail_lines=20, previous=True)
+    assert message.startswith(f"indexed_job tfx-pipeline/{made[-1].name} failed (3 attempts, 2 restarts):")
+    assert "pod train-1: container worker exited 137 (Error)" in message and "Killed" in message
+    assert "pod train-0" not in message
+
+
+def test_a_restart_that_succeeds_is_counted_on_kubernetes():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.side_effect = [_job_status("Failed"), _job_status(), _job_status("Complete")]
+    core.list_namespaced_pod.return_value = client.V1PodList(items=[])
+    make_plan, made = _plans()
+    assert _launcher(apis, _Clock()).run(make_plan, max_restarts=2, timeout_seconds=600) == 1
+    assert len(made) == 2
+
+
+def test_an_unschedulable_pod_fails_the_launch_after_the_grace_period_with_the_schedulers_reason():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status()
+    reason = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available."
+    pods = [_pod("train-0"), _pod("train-1", unschedulable=reason)]
+    core.list_namespaced_pod.return_value = client.V1PodList(items=pods)
+    clock = _Clock()
+    make_plan, made = _plans()
+    with pytest.raises(kubernetes.UnschedulableError) as raised:
+        _launcher(apis, clock, grace=120).run(make_plan, max_restarts=2, timeout_seconds=7200)
+    assert 120 <= clock.now <= 130, "failed within the grace period, not at the 7200 s timeout"
+    assert len(made) == 1, "not restarted: a new group would not fit either"
+    assert f"pod train-1 could not be scheduled for 120s: {reason}" in str(raised.value)
     batch.delete_namespaced_job.assert_called_once()
+
+
+def test_a_pod_that_is_scheduled_in_time_is_not_failed():
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.side_effect = [_job_status()] * 5 + [_job_status("Complete")]
+    pending = client.V1PodList(items=[_pod("train-0", unschedulable="0/3 nodes are available")])
+    core.list_namespaced_pod.side_effect = [pending] * 3 + [client.V1PodList(items=[_pod("train-0")])] * 3
+    make_plan, _ = _plans()
+    assert _launcher(apis, _Clock(), grace=60).run(make_plan, max_restarts=0, timeout_seconds=600) == 0
 
 
 def test_an_image_that_cannot_be_pulled_fails_at_once():
@@ -385,8 +546,9 @@ def test_an_image_that_cannot_be_pulled_fails_at_once():
     batch.read_namespaced_job_status.return_value = _job_status()
     core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("train-0", waiting="ImagePullBackOff")])
     clock = _Clock()
+    make_plan, _ = _plans()
     with pytest.raises(local.WorkerFailedError, match="pod train-0: ImagePullBackOff"):
-        _launcher(apis, clock).run(_plan("indexed_job"), timeout_seconds=3600)
+        _launcher(apis, clock).run(make_plan, max_restarts=0, timeout_seconds=3600)
     assert clock.now == 0, "no waiting for the timeout"
 
 
@@ -395,8 +557,9 @@ def test_timeout_deletes_the_job():
     batch.read_namespaced_job_status.return_value = _job_status()
     core.list_namespaced_pod.return_value = client.V1PodList(items=[_pod("train-0")])
     clock = _Clock()
+    make_plan, _ = _plans()
     with pytest.raises(local.WorkerTimeoutError, match="not done after 60s; deleted"):
-        _launcher(apis, clock).run(_plan("indexed_job"), timeout_seconds=60)
+        _launcher(apis, clock).run(make_plan, max_restarts=2, timeout_seconds=60)
     assert 60 <= clock.now <= 80
     batch.delete_namespaced_job.assert_called_once()
     core.delete_namespaced_service.assert_called_once()
@@ -409,8 +572,9 @@ def test_tfjob_goes_through_the_custom_objects_api():
         {"status": {"conditions": [{"type": "Running", "status": "False"}, {"type": "Succeeded", "status": "True"}]}},
     ]
     core.list_namespaced_pod.return_value = client.V1PodList(items=[])
-    plan = _plan("tfjob")
-    _launcher(apis, _Clock()).run(plan, timeout_seconds=600)
+    make_plan, made = _plans("tfjob")
+    _launcher(apis, _Clock()).run(make_plan, max_restarts=0, timeout_seconds=600)
+    (plan,) = made
     custom.create_namespaced_custom_object.assert_called_once_with(
         "kubeflow.org", "v1", "tfx-pipeline", "tfjobs", plan.manifests[0]
     )
@@ -425,34 +589,26 @@ def test_cleanup_goes_on_when_an_object_is_already_gone():
     batch.delete_namespaced_job.side_effect = client.ApiException(status=404)
     logged = []
     launcher = kubernetes.KubernetesLauncher(*apis, poll_seconds=1, log=logged.append)
-    launcher.run(_plan("indexed_job"), timeout_seconds=10)
+    launcher.run(_plans()[0], max_restarts=0, timeout_seconds=10)
     core.delete_namespaced_service.assert_called_once()
     assert not any("could not delete" in line for line in logged)
 
 
-def test_the_worker_template_is_read_from_the_cluster():
+def test_the_worker_template_is_read_from_the_cluster_without_server_fields():
     batch, _, custom = apis = _apis()
-    batch.read_namespaced_job.return_value = client.V1Job(
-        spec=client.V1JobSpec(
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels={"app": "w"}),
-                spec=client.V1PodSpec(
-                    containers=[client.V1Container(name="worker", image="tfx-pipeline:1")], node_selector={"gpu": "l4"}
-                ),
-            )
-        )
-    )
+    read_back = k8s_server.read_back_job(_template_object("indexed_job"), "tfx-pipeline", TEMPLATE_UID)
+    batch.read_namespaced_job.return_value = k8s_server.as_client_job(read_back)
     template = _launcher(apis, _Clock()).fetch_template(KubernetesSettings())
     batch.read_namespaced_job.assert_called_once_with("train-workers", "tfx-pipeline")
-    assert template == {
-        "metadata": {"labels": {"app": "w"}},
-        "spec": {"containers": [{"name": "worker", "image": "tfx-pipeline:1"}], "nodeSelector": {"gpu": "l4"}},
-    }
-    custom.get_namespaced_custom_object.return_value = {
-        "spec": {"tfReplicaSpecs": {"Worker": {"template": {"spec": {"containers": [{"name": "tensorflow"}]}}}}}
-    }
+    assert template["metadata"] == {"labels": {"app.kubernetes.io/name": "train-worker"}}
+    assert template["spec"]["containers"][0]["image"] == "tfx-pipeline"
+    assert k8s_server.server_owned(template) == []
+    custom.get_namespaced_custom_object.return_value = k8s_server.read_back_tfjob(
+        _template_object("tfjob"), "tfx-pipeline", TEMPLATE_UID
+    )
     tfjob_template = _launcher(apis, _Clock()).fetch_template(KubernetesSettings(job_kind="tfjob"))
     assert tfjob_template["spec"]["containers"][0]["name"] == "tensorflow"
+    assert k8s_server.server_owned(tfjob_template) == []
 
 
 def test_a_missing_template_says_how_to_create_it():

@@ -74,6 +74,8 @@ def pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     spec = doc.get("spec", {})
     if doc.get("kind") in ("Deployment", "Job", "StatefulSet", "DaemonSet"):
         yield "spec.template.spec", spec.get("template", {}).get("spec", {})
+    elif doc.get("kind") == "Pod":
+        yield "spec", spec
     elif doc.get("kind") == "CronJob":
         yield "spec.jobTemplate.spec.template.spec", spec["jobTemplate"]["spec"]["template"]["spec"]
     elif doc.get("kind") == "TFJob":
@@ -109,6 +111,62 @@ def policy_violations(doc: dict[str, Any], source: str) -> list[str]:
                 problems.append(f"{where}.securityContext.capabilities.drop: must drop ALL")
             if context.get("seccompProfile", {}).get("type") != "RuntimeDefault":
                 problems.append(f"{where}.securityContext.seccompProfile.type: must be RuntimeDefault")
+    return [f"{source}: {object_name(doc)}: {problem}" for problem in problems]
+
+
+# Volume types the `restricted` Pod Security Standard allows
+# (kubernetes.io/docs/concepts/security/pod-security-standards).
+_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def restricted_violations(doc: dict[str, Any], source: str) -> list[str]:
+    """What Pod Security Admission's `restricted` level (enforced on our namespace) refuses, per pod spec."""
+    problems = []
+    for pod_path, pod in pod_specs(doc):
+        pod_context = pod.get("securityContext", {})
+        for key in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod.get(key):
+                problems.append(f"{pod_path}.{key}: must not be true")
+        for volume in pod.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            if not kinds <= _RESTRICTED_VOLUMES:
+                problems.append(f"{pod_path}.volumes[{volume['name']}]: {', '.join(sorted(kinds))} not allowed")
+        containers = [
+            (f"{pod_path}.{group}[{index}]", container)
+            for group in ("initContainers", "containers", "ephemeralContainers")
+            for index, container in enumerate(pod.get(group, []))
+        ]
+        for where, container in containers:
+            context = container.get("securityContext", {})
+            if context.get("privileged"):
+                problems.append(f"{where}.securityContext.privileged: must not be true")
+            if context.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}.securityContext.allowPrivilegeEscalation: must be false")
+            if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
+                problems.append(f"{where}: runAsNonRoot must be true (container or pod)")
+            if context.get("runAsUser", pod_context.get("runAsUser")) == 0:
+                problems.append(f"{where}: runAsUser must not be 0")
+            seccomp = context.get("seccompProfile", pod_context.get("seccompProfile", {})).get("type")
+            if seccomp not in ("RuntimeDefault", "Localhost"):
+                problems.append(f"{where}: seccompProfile.type must be RuntimeDefault or Localhost")
+            capabilities = context.get("capabilities", {})
+            if "ALL" not in capabilities.get("drop", []):
+                problems.append(f"{where}.securityContext.capabilities.drop: must include ALL")
+            added = set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}
+            if added:
+                problems.append(f"{where}.securityContext.capabilities.add: {', '.join(sorted(added))} not allowed")
+            for port in container.get("ports", []):
+                if port.get("hostPort"):
+                    problems.append(f"{where}.ports: hostPort {port['hostPort']} not allowed")
     return [f"{source}: {object_name(doc)}: {problem}" for problem in problems]
 
 

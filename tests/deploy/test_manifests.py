@@ -88,6 +88,38 @@ def test_every_container_follows_the_policy(rendered):
     assert [error for doc in docs for error in checks.policy_violations(doc, f"k8s/overlays/{overlay}")] == []
 
 
+def test_the_namespace_enforces_the_restricted_pod_security_standard_and_every_pod_meets_it(rendered):
+    overlay, docs = rendered
+    (namespace,) = [doc for doc in docs if doc["kind"] == "Namespace"]
+    labels = namespace["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
+    assert [error for doc in docs for error in checks.restricted_violations(doc, f"k8s/overlays/{overlay}")] == []
+
+
+def test_the_restricted_check_finds_what_the_api_server_would_refuse():
+    pod = {
+        "hostNetwork": True,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "volumes": [{"name": "host", "hostPath": {"path": "/var"}}],
+        "containers": [
+            {
+                "name": "c",
+                "ports": [{"containerPort": 80, "hostPort": 80}],
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "runAsUser": 0,
+                    "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
+                },
+            }
+        ],
+    }
+    found = checks.restricted_violations({"kind": "Pod", "metadata": {"name": "p"}, "spec": pod}, "test")
+    assert len(found) == 5, found
+    for expected in ("hostNetwork", "hostPath", "hostPort", "runAsUser", "NET_ADMIN"):
+        assert any(expected in problem for problem in found), expected
+
+
 def test_pods_only_reference_what_the_overlay_defines(rendered):
     overlay, docs = rendered
     assert reference_errors(docs, f"k8s/overlays/{overlay}") == []
@@ -170,16 +202,17 @@ def test_launcher_jobs_built_from_the_prod_templates_are_valid(job_kind, tfjob_s
         else template_object["spec"]["template"]
     )
     spec = WorkerSpec(kind="train", function="trainer.task.run_fn", fn_args={"train_files": ["/pipeline/x"]})
-    plan = plan_launch(spec, 2, template, KubernetesSettings(job_kind=job_kind), "train-0a1b2c3d", (2, 3600))
+    plan = plan_launch(spec, 2, template, KubernetesSettings(job_kind=job_kind), "train-0a1b2c3d", 3600)
     for manifest in plan.manifests:
         assert checks.schema_errors(manifest, "launcher", tfjob_schema) == []
         assert checks.policy_violations(manifest, "launcher") == []
+        assert checks.restricted_violations(manifest, "launcher") == []
     pods = [pod for manifest in plan.manifests for _, pod in checks.pod_specs(manifest)]
     assert pods[0]["nodeSelector"] == template["spec"]["nodeSelector"], "the overlay's GPU nodes are kept"
     assert pods[0]["containers"][0]["command"][:4] == ["python", "-m", "components.launcher.worker", "--spec-json"]
     if job_kind == "indexed_job":
         env = {item["name"] for item in pods[0]["containers"][0]["env"]}
-        assert cluster.WORKER_HOSTS_ENV in env and plan.manifests[1]["spec"].get("suspend") is not True
+        assert cluster.WORKER_HOSTS_ENV in env and plan.manifests[0]["kind"] == "Job"
 
 
 def test_the_in_cluster_config_is_valid_and_names_a_template_that_exists():
