@@ -1,6 +1,7 @@
 # The pipeline image: every pipeline component, training and tuning worker, the
-# pipeline-run CronJob and TensorBoard run it. It installs requirements.lock,
-# the same fully pinned lock as local runs, plus this repository's packages.
+# pipeline-run CronJob and TensorBoard run it. It installs
+# requirements-runtime.lock (the versions of requirements.lock, the local runs'
+# lock, without the development tools), plus this repository's packages.
 # Build with skaffold (skaffold.yaml) or: docker build -t tfx-pipeline .
 
 # Python 3.10: TFX 1.16 installs only on 3.9-3.10. Same version as .python-version.
@@ -10,7 +11,7 @@ FROM base AS build
 # The Makefile reads this version too: one place for it.
 ARG UV_VERSION=0.13.8
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY requirements.lock /tmp/requirements.lock
+COPY requirements-runtime.lock /tmp/requirements.lock
 # uv resolves nothing here: it installs the pinned, hashed lock into a venv.
 RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
     && python -m venv /opt/venv \

@@ -78,9 +78,14 @@ format: $(STAMP) ## Format and fix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock: $(STAMP) ## Re-resolve requirements.lock (setup.py) and requirements-tools.lock
+lock: $(STAMP) ## Re-resolve requirements.lock (setup.py), the image's requirements-runtime.lock and requirements-tools.lock
 	$(BIN)/uv pip compile setup.py --extra dev --python-version 3.10 \
-	  --python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements.lock
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" -o requirements.lock
+	@# The image's lock: the same versions, without the development extra (pytest, ruff, ...).
+	@mkdir -p build && grep -E '^[A-Za-z0-9_.-]+==' requirements.lock | sed 's/ \\$$//' > build/requirements-pins.txt
+	$(BIN)/uv pip compile setup.py -c build/requirements-pins.txt --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
+	  -o requirements-runtime.lock
 	$(BIN)/uv pip compile requirements-tools.in --python-version 3.10 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes -o requirements-tools.lock
 

@@ -29,9 +29,21 @@ def test_base_image_is_the_repos_python_pinned_by_version():
     assert set(bases[1:]) == {"base"}, "every stage builds on the one pinned base"
 
 
-def test_installs_the_lock_the_local_venv_uses_and_every_package():
+def _pins(lock: str) -> dict[str, str]:
+    text = (checks.REPO_ROOT / lock).read_text()
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, flags=re.MULTILINE))
+
+
+def test_the_image_lock_has_the_local_versions_without_the_development_tools():
+    runtime, local = _pins("requirements-runtime.lock"), _pins("requirements.lock")
+    assert {name: (local.get(name), version) for name, version in runtime.items() if local.get(name) != version} == {}
+    assert {"pytest", "pytest-xdist", "ruff", "kubernetes-validate"} <= set(local) - set(runtime)
+    assert {"tfx", "tensorflow", "kubernetes", "portpicker"} <= set(runtime)
+
+
+def test_installs_the_runtime_lock_and_every_package():
     text = DOCKERFILE.read_text()
-    assert "COPY requirements.lock" in text and "--require-hashes" in text
+    assert "COPY requirements-runtime.lock" in text and "--require-hashes" in text
     for package in ("pipelines", "components", "trainer"):
         assert f"COPY {package} /src/{package}" in text
     assert "COPY schemas /app/schemas" in text and "WORKDIR /app" in text
