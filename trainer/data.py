@@ -136,6 +136,22 @@ def class_names(tf_transform_output) -> list[str]:
     return [value.decode("utf-8") for value in tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)]
 
 
+def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
+    """The number of records in gzipped TFRecord files: one pass, parsing nothing.
+
+    Raises:
+      FileNotFoundError: If no file matches.
+    """
+    files = sorted(tf.io.gfile.glob(list(file_patterns)))
+    if not files:
+        raise FileNotFoundError(f"no input files match {list(file_patterns)}")
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    count = dataset.batch(batch_size).reduce(
+        tf.constant(0, tf.int64), lambda total, batch: total + tf.size(batch, out_type=tf.int64)
+    )
+    return int(count)
+
+
 def label_moments(file_patterns: Sequence[str], batch_size: int = 8192) -> tuple[float, float]:
     """Mean and standard deviation of the label over transformed examples: one pass over the label alone.
 

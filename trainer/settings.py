@@ -7,6 +7,7 @@ these models, so both sides read one definition.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import pydantic
@@ -40,7 +41,10 @@ class TrainingSettings(_Settings):
     Attributes:
       num_workers: 1 runs the stock Trainer in the pipeline's process; more runs
         the Trainer launches that many workers (launcher section).
-      train_steps: Optimiser steps in total (a restart resumes towards the same total).
+      train_steps: Optimiser steps in total (a restart resumes towards the same
+        total); with train_epochs, the most steps the epochs may take.
+      train_epochs: Passes over the training split (all spans of the window);
+        the steps follow the split's size, capped at train_steps. Unset: train_steps.
       batch_size: Global batch size, split across replicas; the loss is scaled to it.
       eval_batch_size: Batch size of the evaluation pass over the eval split.
       checkpoint_every_steps: Steps between checkpoints; at most this much work is lost on a crash.
@@ -57,6 +61,7 @@ class TrainingSettings(_Settings):
 
     num_workers: int = pydantic.Field(default=1, ge=1)
     train_steps: int = pydantic.Field(ge=1)
+    train_epochs: float | None = pydantic.Field(default=None, gt=0)
     batch_size: int = pydantic.Field(ge=1)
     eval_batch_size: int = pydantic.Field(default=512, ge=1)
     checkpoint_every_steps: int = pydantic.Field(default=100, ge=1)
@@ -67,6 +72,12 @@ class TrainingSettings(_Settings):
     hyperparameters: Hyperparameters = Hyperparameters()
     checkpoint_root: str | None = None
     warm_start: bool = False
+
+    def steps_for(self, num_examples: int) -> int:
+        """The steps to train on `num_examples` training examples: train_epochs' worth, at most train_steps."""
+        if self.train_epochs is None:
+            return self.train_steps
+        return max(1, min(self.train_steps, math.ceil(self.train_epochs * num_examples / self.batch_size)))
 
     def batching(self) -> BatchSettings:
         """What a tuning trial shares with training: batches and seed, so tuned values transfer."""

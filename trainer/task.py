@@ -106,6 +106,18 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     import tensorflow_transform as tft
 
     model.check_keras_3()
+    if job.settings.train_epochs is not None:
+        num_examples = data.count_examples(job.train_files)
+        steps = job.settings.steps_for(num_examples)
+        logging.info(
+            "Training %d steps: %g epochs of %d examples at batch %d (at most trainer.train_steps=%d)",
+            steps,
+            job.settings.train_epochs,
+            num_examples,
+            job.settings.batch_size,
+            job.settings.train_steps,
+        )
+        job = dataclasses.replace(job, settings=job.settings.model_copy(update={"train_steps": steps}))
     role = strategy.cluster_role(job.tf_config)
     kind = strategy.choose_strategy(job.settings.strategy, job.tf_config, len(tf.config.list_physical_devices("GPU")))
     distribution = strategy.create_strategy(kind, job.settings.tpu_address)

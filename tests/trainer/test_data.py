@@ -8,6 +8,7 @@ import tensorflow as tf
 from tests.conftest import taxi_task
 from trainer import data, features, model
 from trainer.data import ShardPolicy
+from trainer.settings import TrainingSettings
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,22 @@ def test_per_replica_batch_is_the_global_batch_split(transformed, feature_spec):
 def test_no_matching_files_is_named(tmp_path, feature_spec):
     with pytest.raises(FileNotFoundError, match="no input files match"):
         data.make_dataset([str(tmp_path / "nothing*")], feature_spec, 8, training=False)
+
+
+def test_count_examples_counts_every_record_of_the_split(transformed):
+    assert data.count_examples(transformed.train_files) == 6000
+    assert data.count_examples(transformed.eval_files) == 2000
+
+
+@pytest.mark.parametrize(
+    ("epochs", "cap", "expected"),
+    [
+        (None, 500, 500),  # no epochs: train_steps as before
+        (1.0, 500, 47),  # ceil(6000 / 128)
+        (2.5, 500, 118),  # ceil(2.5 * 6000 / 128)
+        (20.0, 500, 500),  # capped at train_steps
+    ],
+)
+def test_steps_follow_the_training_split_capped_at_train_steps(epochs, cap, expected):
+    settings = TrainingSettings(train_steps=cap, train_epochs=epochs, batch_size=128)
+    assert settings.steps_for(6000) == expected

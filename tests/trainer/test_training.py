@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 
 import numpy as np
@@ -160,3 +161,10 @@ def test_a_non_chief_worker_writes_nothing_shared(transformed, job_dirs):
     assert tf.train.latest_checkpoint(report.checkpoint_dir) is None and _checkpoint_dirs(job) == []
     assert not os.path.exists(os.path.join(job.model_run_dir, task.REPORT_FILE))
     assert not os.path.exists(os.path.join(job.model_run_dir, "train"))
+
+
+def test_train_epochs_sets_the_steps_from_the_size_of_the_training_split(transformed, job_dirs):
+    job = _job(transformed, job_dirs, train_steps=1000, train_epochs=0.5)
+    steps_run = []
+    report = task.run_training(job, on_step=steps_run.append)
+    assert report.training.final_step == math.ceil(0.5 * 6000 / 128) == len(steps_run)
