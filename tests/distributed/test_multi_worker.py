@@ -31,7 +31,7 @@ from components.tuner.executor import Executor as TunerExecutor
 from components.tuner.executor import search_dir
 from tests.conftest import serialized_examples, task_config
 from tests.distributed import accessor_run_fn, umask_run_fn
-from trainer import task, tuning
+from trainer import task, tuning, warm_start
 from trainer.settings import SETTINGS_KEY, BatchSettings, TrainingSettings, TuningSettings
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
@@ -145,8 +145,8 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(transformed, two_wo
         assert any(name == worker and "on 2 replicas" in line for name, line in lines), worker
     assert report["training"]["num_replicas"] == 2 and report["strategy"] == "multi_worker"
     assert report["is_chief"] and report["training"]["final_step"] == TRAIN_STEPS
-    # One export, by the chief, and nothing else under the model folder.
-    assert sorted(os.listdir(os.path.dirname(serving_dir))) == ["Format-Serving"]
+    # One export by the chief, with the weights a later warm start begins from, and nothing else.
+    assert sorted(os.listdir(os.path.dirname(serving_dir))) == ["Format-Serving", warm_start.WARM_START_DIR]
     assert tf.io.gfile.exists(os.path.join(serving_dir, "saved_model.pb"))
     checkpoint_files = [path for path in seen if "/checkpoints/" in path and "/ckpt-" in path]
     assert len(checkpoint_files) >= TRAIN_STEPS // 50, "the watcher saw the checkpoints being written"

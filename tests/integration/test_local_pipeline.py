@@ -173,10 +173,16 @@ def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
 
     # Everything that reads data or trains is cached. The resolver resolves on
     # every run; it now finds the first run's model as the latest blessed one,
-    # so the Evaluator compares the cached model with itself once, and the
+    # so the gate checks drift against that model's training statistics once,
+    # the Evaluator compares the cached model with itself once, and the
     # Pusher recognises the identical model instead of pushing a duplicate.
     rerun = {t.component_id for t in timings if not t.cached}
-    assert rerun <= {pipeline_lib.MODEL_RESOLVER_ID, pipeline_lib.EVALUATOR_ID, pipeline_lib.PUSHER_ID}
+    assert rerun <= {
+        pipeline_lib.MODEL_RESOLVER_ID,
+        pipeline_lib.VALIDATION_GATE_ID,
+        pipeline_lib.EVALUATOR_ID,
+        pipeline_lib.PUSHER_ID,
+    }
     assert node_executions(config)["Trainer"] == ["COMPLETE", "CACHED"]
     assert versions.numbered_versions(str(serving_root)) == pushed_before, "no duplicate version of the same model"
     assert summaries(config)[-1]["outcome"] == "identical"
