@@ -6,7 +6,8 @@ Cuts the taxi sample by trip time into two spans and transforms each (as the
 tests do). Trains a model on span 1 and keeps its warm-start weights; then, on
 span 2, trains once cold and once warm from span 1's model (vocabularies
 remapped by token), evaluating on span 2's eval rows every `--every` steps.
-Prints both curves and the steps each needs to reach the cold model's final AUC.
+Prints both curves and the steps each needs to come within TOLERANCE of the
+cold run's best AUC (on a small span both curves peak, then overfit).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pathlib
 import tempfile
 
 from pipelines import sample_data
+
+TOLERANCE = 0.005
 
 
 def _curve(job, steps: int, every: int, start: str | None) -> list[tuple[int, float]]:
@@ -83,6 +86,7 @@ def main() -> None:
         root = pathlib.Path(workdir)
         jobs = []
         for index, span_rows in enumerate((first, second), start=1):
+            (root / f"span-{index}").mkdir()
             transformed = make_transformed(root / f"span-{index}", span_rows)
             for variant in ("cold", "warm"):
                 settings = TrainingSettings(
@@ -110,12 +114,14 @@ def main() -> None:
         cold = _curve(jobs[2], args.steps, args.every, start=None)
         print("span 2, warm from span 1's model:")
         warm = _curve(jobs[3], args.steps, args.every, start=start)
-    target = cold[-1][1]
+    # The cold run's best, less a tolerance: on a small span the curves peak and then overfit.
+    best = max(auc for _, auc in cold)
+    target = best - TOLERANCE
     print(f"\nEval AUC on span 2 every {args.every} steps (cold | warm):")
     for (step, cold_auc), (_, warm_auc) in zip(cold, warm, strict=True):
         print(f"  step {step:4d}  {cold_auc:.4f} | {warm_auc:.4f}")
     print(
-        f"Steps to the cold model's final AUC {target:.4f}: cold {_steps_to(cold, target)}, "
+        f"Steps to within {TOLERANCE} of the cold run's best AUC {best:.4f}: cold {_steps_to(cold, target)}, "
         f"warm {_steps_to(warm, target)}"
     )
 
