@@ -145,7 +145,7 @@ def _parameter(task, name: str):
 
 
 def test_a_rolling_window_compiles_with_the_span_driver_and_no_span_range_resolver(tmp_path):
-    config = _config(tmp_path, "input.window_spans=3")
+    config = _config(tmp_path, "input.window_spans=3", "input.analyzer_cache=true")
     path = kubeflow_runner.compile_pipeline(config)
     spec = json_format.ParseDict(yaml.safe_load(open(path)), pipeline_spec_pb2.PipelineSpec())
     tasks = spec.root.dag.tasks

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 SETTINGS = (
     "input.window_spans=2",
+    "input.analyzer_cache=true",  # off by default; exercised here across overlapping windows
     "tuner.enabled=false",
     "trainer.train_steps=200",
     "trainer.warm_start=true",
