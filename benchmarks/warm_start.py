@@ -86,7 +86,6 @@ def main() -> None:
         root = pathlib.Path(workdir)
         jobs = []
         for index, span_rows in enumerate((first, second), start=1):
-            (root / f"span-{index}").mkdir()
             transformed = make_transformed(root / f"span-{index}", span_rows)
             for variant in ("cold", "warm"):
                 settings = TrainingSettings(

@@ -138,6 +138,8 @@ def make_transformed(root: pathlib.Path, sample_rows: list[dict[str, str]]) -> T
     from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
     from tfx_bsl.public import tfxio
 
+    root.mkdir(parents=True, exist_ok=True)  # benchmarks pass a fresh path; tmp_path_factory's exists
+
     from trainer.preprocessing import preprocessing_fn
 
     preprocess = functools.partial(preprocessing_fn, custom_config=task_config())
