@@ -37,6 +37,7 @@ from trainer.settings import SETTINGS_KEY, BatchSettings, TrainingSettings, Tuni
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(900)]
 
 TRAIN_STEPS = 300
+AUC_GAP_BOUND = 0.01
 
 
 def _artifacts(transformed, tmp_path):
@@ -175,7 +176,10 @@ def test_one_and_two_workers_reach_the_same_quality(transformed, tmp_path, two_w
     two = two_workers[0]
     assert one["training"]["num_replicas"] == 1 and two["training"]["num_replicas"] == 2
     auc_one, auc_two = one["eval_metrics"]["metrics"]["auc"], two["eval_metrics"]["metrics"]["auc"]
-    assert abs(auc_one - auc_two) <= 0.01, (auc_one, auc_two)
+    # Measured over 5 seeds (benchmarks/quality_spread.py): AUC sd 0.0013 with 1 worker, 0.0024 with 2,
+    # so the difference of one run of each has sd ~0.0027; per seed it was at most 0.0042. The bound
+    # is ~3.7 sd: a real disagreement between the two paths, not seed noise, makes it fail.
+    assert abs(auc_one - auc_two) <= AUC_GAP_BOUND, (auc_one, auc_two)
     print(
         f"\neval AUC 1 worker {auc_one:.4f}, 2 workers {auc_two:.4f}; examples/s "
         f"{one['training']['examples_per_second']:.0f} vs {two['training']['examples_per_second']:.0f}"
