@@ -40,6 +40,7 @@ ALL_COMPONENTS = [
 
 # For runs that only need to get through the pipeline, not to tune or train well.
 FAST = ("tuner.enabled=false", "trainer.train_steps=40", "evaluator.threshold=0.0")
+GOOD_RUN_MIN_AUC = 0.948
 
 
 def _big_tipper(tips: float, fare: float) -> bool:
@@ -99,7 +100,10 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     config, _, _ = good_run
     root = pathlib.Path(config.pipeline.root)
     metrics, validation = _eval_result(root)
-    assert metrics["auc"] >= 0.94, metrics
+    # `python -m benchmarks.quality_spread --pipeline`: the Evaluator's AUC over trainer seeds 1-3 was
+    # 0.9547, 0.9537, 0.9531 (mean 0.9538, sd 0.0007). The bound sits ~8 sd below the mean: seed noise
+    # cannot fail it, a model 0.006 worse does.
+    assert metrics["auc"] >= GOOD_RUN_MIN_AUC, metrics
     assert validation.validation_ok
     assert (only_artifact_dir(root, "Evaluator", "blessing") / "BLESSED").exists()
 
