@@ -71,8 +71,13 @@ def windowed_run(tmp_path_factory):
     data = tmp_path_factory.mktemp("spans")
     for span in (1, 2, 3):
         _span(data, span, range(span * 1000, span * 1000 + 100))
+    return _run_window(data, tmp_path_factory.mktemp("examples"), span=3, window_spans=3, input_fingerprint="fp")
+
+
+def _run_window(data, examples_dir, span: int, window_spans: int, **extra) -> standard_artifacts.Examples:
+    """Runs our TFRecord ExampleGen executor on `span` (resolved as the newest) with a window; returns its Examples."""
     examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path_factory.mktemp("examples"))
+    examples.uri = str(examples_dir)
     output = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
@@ -81,17 +86,17 @@ def windowed_run(tmp_path_factory):
             ]
         )
     )
-    source = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-3/*")])
+    source = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=f"span-{span}/*")])
     properties = {
         "input_base": str(data),
         "input_config": proto_utils.proto_to_json(source),
         "output_config": proto_utils.proto_to_json(output),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-        "span": 3,
-        "input_fingerprint": "fp",
-        "window_spans": 3,
+        "span": span,
+        "window_spans": window_spans,
         "window_pattern": "span-{SPAN}/*",
+        **extra,
     }
     TFRecordExecutor().Do({}, {"examples": [examples]}, properties)
     return examples
@@ -137,28 +142,7 @@ def test_transform_keys_each_split_by_its_identity(windowed_run):
 def test_positions_without_a_span_are_empty_splits_that_can_be_read(tmp_path):
     data = tmp_path / "spans"
     _span(data, 1, range(100))
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    output = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=2),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-            ]
-        )
-    )
-    source = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern="span-1/*")])
-    properties = {
-        "input_base": str(data),
-        "input_config": proto_utils.proto_to_json(source),
-        "output_config": proto_utils.proto_to_json(output),
-        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-        "span": 1,
-        "window_spans": 2,
-        "window_pattern": "span-{SPAN}/*",
-    }
-    TFRecordExecutor().Do({}, {"examples": [examples]}, properties)
+    examples = _run_window(data, tmp_path / "examples", span=1, window_spans=2)
     assert artifact_utils.decode_split_names(examples.split_names)[2:] == ["older1_train", "older1_eval"]
     assert tf.io.gfile.glob(artifact_utils.get_split_uri([examples], "older1_train") + "/*"), "a file, with no record"
     assert _values(examples, "older1_train") == [] and len(_values(examples, "train")) > 50
