@@ -26,10 +26,22 @@ CONTROLLER_LABELS = ("batch.kubernetes.io/controller-uid", "batch.kubernetes.io/
 _CREATED = "2026-11-20T03:00:00Z"
 
 
-def _managed_fields(manager: str) -> list[dict[str, Any]]:
+def _fill_server_metadata(obj: dict[str, Any], namespace: str, uid: str, resource_version: str) -> None:
+    """The ObjectMeta fields the API server sets on create, as `kubectl get -o yaml` shows them after an apply."""
+    obj["metadata"].update(
+        namespace=namespace,
+        uid=uid,
+        resourceVersion=resource_version,
+        generation=1,
+        creationTimestamp=_CREATED,
+        managedFields=_managed_fields(obj["apiVersion"], "kubectl-client-side-apply"),
+    )
+
+
+def _managed_fields(api_version: str, manager: str) -> list[dict[str, Any]]:
     return [
         {
-            "apiVersion": "batch/v1",
+            "apiVersion": api_version,
             "fieldsType": "FieldsV1",
             "fieldsV1": {"f:metadata": {"f:annotations": {".": {}}}, "f:spec": {"f:template": {}}},
             "manager": manager,
@@ -60,15 +72,8 @@ def read_back_job(manifest: dict[str, Any], namespace: str, uid: str) -> dict[st
         "controller-uid": uid,
         "job-name": name,
     }
-    job["metadata"].update(
-        namespace=namespace,
-        uid=uid,
-        resourceVersion="48213",
-        generation=1,
-        creationTimestamp=_CREATED,
-        managedFields=_managed_fields("kubectl-client-side-apply"),
-        labels={**job["metadata"].get("labels", {}), **controller},
-    )
+    _fill_server_metadata(job, namespace, uid, "48213")
+    job["metadata"]["labels"] = {**job["metadata"].get("labels", {}), **controller}
     job["metadata"].setdefault("annotations", {})["kubectl.kubernetes.io/last-applied-configuration"] = json.dumps(
         manifest
     )
@@ -100,14 +105,7 @@ def read_back_job(manifest: dict[str, Any], namespace: str, uid: str) -> dict[st
 def read_back_tfjob(manifest: dict[str, Any], namespace: str, uid: str) -> dict[str, Any]:
     """The TFJob as the custom objects API returns it after it was applied from `manifest`."""
     tfjob = copy.deepcopy(manifest)
-    tfjob["metadata"].update(
-        namespace=namespace,
-        uid=uid,
-        resourceVersion="48377",
-        generation=1,
-        creationTimestamp=_CREATED,
-        managedFields=_managed_fields("kubectl-client-side-apply"),
-    )
+    _fill_server_metadata(tfjob, namespace, uid, "48377")
     _server_pod_defaults(tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"])
     tfjob["status"] = {
         "conditions": [
