@@ -93,7 +93,7 @@ def _report(config, timings, now, seconds, after_id, error, stamp) -> None:
         print(f"(no run summary: {type(failure).__name__}: {failure})", file=sys.stderr)
         return
     print("\n".join(["", *summary.lines()]))
-    run_summary.write(summary, os.path.join(config.pipeline.log_dir, f"run-{stamp}.summary.json"))
+    run_summary.write(summary, run_summary.path_for(config.pipeline.log_dir, f"run-{stamp}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,30 +81,19 @@ def check_once(config: config_lib.PipelineConfig, run: Callable = local_runner.r
         print(f"{config.pipeline.name}: no new span (newest {newest}, last attempted {last})", flush=True)
         return None
     print(f"{config.pipeline.name}: span {newest} is new (last attempted {last}); running the pipeline", flush=True)
-    before = set(_summaries(config))
+    log_dir = config.pipeline.log_dir
+    before = set(run_summary.names(log_dir))
     try:
         run(config)
     except locks.LockedError:
         raise
     except Exception as error:  # noqa: BLE001 - the run's summary has the details; the loop goes on
         print(f"{config.pipeline.name}: the run did not complete: {type(error).__name__}: {error}", flush=True)
-    summaries = sorted(set(_summaries(config)) - before)
-    summary = _read(summaries[-1]) if summaries else {"outcome": run_summary.FAILED, "spans": []}
+    new = [name for name in run_summary.names(log_dir) if name not in before]
+    summary = run_summary.read(log_dir, new[-1]) if new else {"outcome": run_summary.FAILED, "spans": []}
     read = summary.get("spans") or [newest]
     _record_attempt(config, max(read), summary["outcome"])
     return summary["outcome"]
-
-
-def _summaries(config: config_lib.PipelineConfig) -> list[str]:
-    folder = config.pipeline.log_dir
-    if not os.path.isdir(folder):
-        return []
-    return [os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".summary.json")]
-
-
-def _read(path: str) -> dict:
-    with open(path, encoding="utf-8") as stream:
-        return json.load(stream)
 
 
 def _loop(config: config_lib.PipelineConfig, poll_seconds: float, stop: threading.Event) -> None:

@@ -14,7 +14,21 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ComponentOutcome", "MetricVerdict", "RunSummary", "collect", "latest_execution_id", "write"]
+__all__ = [
+    "SUFFIX",
+    "ComponentOutcome",
+    "MetricVerdict",
+    "RunSummary",
+    "collect",
+    "latest_execution_id",
+    "names",
+    "path_for",
+    "read",
+    "write",
+]
+
+# A summary is `<log_dir>/<name>.summary.json`; names sort by time (run-<stamp>, rollback-<stamp>).
+SUFFIX = ".summary.json"
 
 # Outcomes of a run, most to least successful.
 PUSHED, IDENTICAL, NOT_BLESSED, STOPPED, FAILED = "pushed", "identical", "not_blessed", "stopped", "failed"
@@ -96,6 +110,24 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def path_for(log_dir: str, name: str) -> str:
+    """Where the summary called `name` lives."""
+    return os.path.join(log_dir, f"{name}{SUFFIX}")
+
+
+def names(log_dir: str) -> list[str]:
+    """The names of the summaries under log_dir, oldest first."""
+    if not os.path.isdir(log_dir):
+        return []
+    return sorted(name.removesuffix(SUFFIX) for name in os.listdir(log_dir) if name.endswith(SUFFIX))
+
+
+def read(log_dir: str, name: str) -> dict[str, Any]:
+    """The summary called `name`, as written (a dict)."""
+    with open(path_for(log_dir, name), encoding="utf-8") as stream:
+        return json.load(stream)
 
 
 def write(summary: RunSummary, path: str) -> None:

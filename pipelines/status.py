@@ -42,14 +42,7 @@ class History:
 
 
 def _summaries(log_dir: str) -> list[tuple[str, dict]]:
-    if not os.path.isdir(log_dir):
-        return []
-    found = []
-    for name in sorted(os.listdir(log_dir)):
-        if name.endswith(".summary.json"):
-            with open(os.path.join(log_dir, name), encoding="utf-8") as stream:
-                found.append((name.removesuffix(".summary.json"), json.load(stream)))
-    return found
+    return [(name, run_summary.read(log_dir, name)) for name in run_summary.names(log_dir)]
 
 
 def history(config: config_lib.PipelineConfig) -> History:
@@ -140,7 +133,7 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
             "serving_root": root,
             "serving_version": new_version,
         }
-        path = os.path.join(config.pipeline.log_dir, f"rollback-{stamp.strftime('%Y%m%d-%H%M%S')}.summary.json")
+        path = run_summary.path_for(config.pipeline.log_dir, f"rollback-{stamp.strftime('%Y%m%d-%H%M%S')}")
         os.makedirs(config.pipeline.log_dir, exist_ok=True)
         with open(path, "w", encoding="utf-8") as stream:
             json.dump(record, stream, indent=2)
