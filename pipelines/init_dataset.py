@@ -22,7 +22,6 @@ import csv
 import datetime
 import glob
 import os
-import re
 import sys
 from collections.abc import Sequence
 
@@ -42,7 +41,6 @@ __all__ = [
     "write_config",
 ]
 
-_SPAN_TOKEN = "{SPAN}"
 # The sample's config, shipped with this package: the written config takes its training settings.
 _SAMPLE_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "local.yaml")
 _MAX_LABEL_ROWS = 200_000
@@ -54,16 +52,12 @@ def data_location(input_dir: str, pattern: str) -> tuple[str, list[str]]:
     Raises:
       FileNotFoundError: If nothing matches, naming the folder and pattern.
     """
+    from components.example_gen import window
+
     location = os.path.join(input_dir, pattern)
-    if _SPAN_TOKEN in pattern:
-        prefix, _, suffix = location.partition(_SPAN_TOKEN)
-        spans = set()
-        for path in glob.glob(location.replace(_SPAN_TOKEN, "*")):
-            match = re.match(re.escape(prefix) + r"(\d+)", path)
-            if match and os.path.isfile(path):
-                spans.add(int(match.group(1)))
-        if spans:
-            location = f"{prefix}{max(spans)}{suffix}"
+    spans = window.available_spans(input_dir, pattern)
+    if spans:
+        location = os.path.join(input_dir, window.span_pattern(pattern, spans[-1]))
     files = sorted(path for path in glob.glob(location) if os.path.isfile(path))
     if not files:
         raise FileNotFoundError(f"no files in {input_dir!r} match {pattern!r}")
