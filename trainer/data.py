@@ -136,8 +136,8 @@ def class_names(tf_transform_output) -> list[str]:
     return [value.decode("utf-8") for value in tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)]
 
 
-def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
-    """The number of records in gzipped TFRecord files: one pass, parsing nothing.
+def _records(file_patterns: Sequence[str]) -> tuple[list[str], tf.data.Dataset]:
+    """The files matching the patterns, and their serialized records (gzipped TFRecords, read in parallel).
 
     Raises:
       FileNotFoundError: If no file matches.
@@ -145,8 +145,17 @@ def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
     files = sorted(tf.io.gfile.glob(list(file_patterns)))
     if not files:
         raise FileNotFoundError(f"no input files match {list(file_patterns)}")
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    count = dataset.batch(batch_size).reduce(
+    return files, tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+
+
+def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
+    """The number of records in gzipped TFRecord files: one pass, parsing nothing.
+
+    Raises:
+      FileNotFoundError: If no file matches.
+    """
+    _, records = _records(file_patterns)
+    count = records.batch(batch_size).reduce(
         tf.constant(0, tf.int64), lambda total, batch: total + tf.size(batch, out_type=tf.int64)
     )
     return int(count)
@@ -159,12 +168,9 @@ def label_moments(file_patterns: Sequence[str], batch_size: int = 8192) -> tuple
       FileNotFoundError: If no file matches.
       ValueError: If the files hold no example.
     """
-    files = sorted(tf.io.gfile.glob(list(file_patterns)))
-    if not files:
-        raise FileNotFoundError(f"no input files match {list(file_patterns)}")
     spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.float32)}
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    dataset = dataset.batch(batch_size).map(lambda batch: tf.io.parse_example(batch, spec)[features.LABEL_KEY])
+    files, records = _records(file_patterns)
+    dataset = records.batch(batch_size).map(lambda batch: tf.io.parse_example(batch, spec)[features.LABEL_KEY])
     count, total, squares = dataset.reduce(
         (tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)),
         lambda state, labels: (
