@@ -4,8 +4,13 @@
 # lock, without the development tools), plus this repository's packages.
 # Build with skaffold (skaffold.yaml) or: docker build -t tfx-pipeline .
 
-# Python 3.10: TFX 1.16 installs only on 3.9-3.10. Same version as .python-version.
-FROM python:3.10.13-slim-bookworm AS base
+# Python 3.10: TFX 1.16 installs only on 3.9-3.10 (the locks are for 3.10; .python-version
+# is the local 3.10). Pinned by digest: the tag can move, the digest cannot.
+# Tag: python:3.10.21-slim-bookworm (multi-platform index), digest as recorded by
+# Docker's official-images bookkeeping (github.com/docker-library/repo-info,
+# repos/python/remote/3.10.21-slim-bookworm.md, build of 2026-09-01).
+# To update: take the new digest from that file, or `docker buildx imagetools inspect <tag>`.
+FROM python:3.10.21-slim-bookworm@sha256:68d914ec641a0b69267ce65184d000a2bc3a9ee2590ab702b82250ab2385735a AS base
 
 FROM base AS build
 # The Makefile reads this version too: one place for it.

@@ -22,10 +22,15 @@ def test_checkov_finds_nothing():
     assert checks.checkov_failures(DOCKERFILE, "dockerfile") == []
 
 
-def test_base_image_is_the_repos_python_pinned_by_version():
-    bases = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
-    python_version = (checks.REPO_ROOT / ".python-version").read_text().strip()
-    assert bases[0] == f"python:{python_version}-slim-bookworm"
+def test_base_image_is_the_repos_python_pinned_by_digest_with_its_tag_in_a_comment():
+    text = DOCKERFILE.read_text()
+    bases = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    minor = ".".join((checks.REPO_ROOT / ".python-version").read_text().strip().split(".")[:2])
+    pinned = re.fullmatch(r"(python:(\d+\.\d+)\.\d+-slim-bookworm)@sha256:[0-9a-f]{64}", bases[0])
+    assert pinned, f"base not pinned by digest: {bases[0]}"
+    tag, image_minor = pinned.groups()
+    assert image_minor == minor, "the image runs the Python minor version the locks were resolved for"
+    assert re.search(rf"^# Tag: {re.escape(tag)}\b", text, flags=re.MULTILINE)
     assert set(bases[1:]) == {"base"}, "every stage builds on the one pinned base"
 
 
@@ -82,7 +87,9 @@ def test_kubeflow_tasks_use_the_image_skaffold_builds():
 
 def test_a_root_user_and_an_unpinned_base_are_caught(tmp_path):
     broken = tmp_path / "Dockerfile"
-    text = DOCKERFILE.read_text().replace("FROM python:3.10.13-slim-bookworm AS base", "FROM python:latest AS base")
+    unpinned = "FROM python:latest AS base"
+    text = re.sub(r"^FROM python:\S+ AS base$", unpinned, DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert unpinned in text
     broken.write_text(text.replace("USER 10001:10001", "USER root"))
     findings = checks.hadolint_findings(broken)
     assert any(f"{broken}:" in line and "DL3007" in line for line in findings), findings
