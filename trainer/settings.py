@@ -31,6 +31,13 @@ SETTINGS_KEY = "settings"
 TaskType = Literal["binary", "multiclass", "regression"]
 
 
+def _steps(max_steps: int, epochs: float | None, num_examples: int, batch_size: int) -> int:
+    """`epochs` passes over `num_examples` at `batch_size`, at most `max_steps`; `max_steps` when epochs is unset."""
+    if epochs is None:
+        return max_steps
+    return max(1, min(max_steps, math.ceil(epochs * num_examples / batch_size)))
+
+
 class _Settings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -75,9 +82,7 @@ class TrainingSettings(_Settings):
 
     def steps_for(self, num_examples: int) -> int:
         """The steps to train on `num_examples` training examples: train_epochs' worth, at most train_steps."""
-        if self.train_epochs is None:
-            return self.train_steps
-        return max(1, min(self.train_steps, math.ceil(self.train_epochs * num_examples / self.batch_size)))
+        return _steps(self.train_steps, self.train_epochs, num_examples, self.batch_size)
 
     def batching(self) -> BatchSettings:
         """What a tuning trial shares with training: batches and seed, so tuned values transfer."""
@@ -105,7 +110,10 @@ class TuningSettings(_Settings):
       enabled: Run the Tuner; when off the Trainer uses trainer.hyperparameters.
       algorithm: KerasTuner oracle: random, bayesian or hyperband.
       max_trials: Number of hyperparameter sets tried.
-      steps_per_trial: Training steps per trial (one epoch of that many steps).
+      steps_per_trial: Training steps per trial (one epoch of that many steps);
+        with epochs_per_trial, the most steps a trial may take.
+      epochs_per_trial: Passes over the training split per trial; the steps
+        follow the split's size, capped at steps_per_trial. Unset: steps_per_trial.
       num_workers: Tuners sharing one chief oracle, started by the launcher
         (1: the stock sequential search in the pipeline's process).
     """
@@ -114,7 +122,12 @@ class TuningSettings(_Settings):
     algorithm: Literal["random", "bayesian", "hyperband"] = "random"
     max_trials: int = pydantic.Field(ge=1)
     steps_per_trial: int = pydantic.Field(ge=1)
+    epochs_per_trial: float | None = pydantic.Field(default=None, gt=0)
     num_workers: int = pydantic.Field(default=1, ge=1)
+
+    def steps_for(self, num_examples: int, batch_size: int) -> int:
+        """Training steps of one trial on `num_examples` examples: epochs_per_trial's worth, at most steps_per_trial."""
+        return _steps(self.steps_per_trial, self.epochs_per_trial, num_examples, batch_size)
 
 
 class FeatureOverride(_Settings):

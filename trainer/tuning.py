@@ -117,11 +117,23 @@ def tuner_fn(fn_args):
     feature_spec = transform_output.transformed_feature_spec()
     inputs = model.model_inputs(task, data.vocabulary_sizes(transform_output, task))
     head = heads.make_head(task.type, transform_output, fn_args.train_files)
+    steps = tuning.steps_per_trial
+    if tuning.epochs_per_trial is not None:
+        num_examples = data.count_examples(fn_args.train_files)
+        steps = tuning.steps_for(num_examples, training.batch_size)
+        logging.info(
+            "Trials of %d steps: %g epochs of %d examples at batch %d (at most tuner.steps_per_trial=%d)",
+            steps,
+            tuning.epochs_per_trial,
+            num_examples,
+            training.batch_size,
+            tuning.steps_per_trial,
+        )
     tuner = build_tuner(tuning, inputs, head, fn_args.working_dir, training.seed)
     fit_kwargs = {
         "x": data.make_dataset(fn_args.train_files, feature_spec, training.batch_size, True, seed=training.seed),
         "validation_data": data.make_dataset(fn_args.eval_files, feature_spec, training.eval_batch_size, False),
-        "steps_per_epoch": tuning.steps_per_trial,
+        "steps_per_epoch": steps,
         "epochs": 1,
         "callbacks": [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.working_dir, TENSORBOARD_DIR))],
         "verbose": 0,

@@ -17,9 +17,11 @@ from trainer.hyperparameters import Hyperparameters
 from trainer.settings import SETTINGS_KEY, BatchSettings, TuningSettings
 
 
-def _fn_args(transformed, working_dir, algorithm="random", max_trials=2):
+def _fn_args(transformed, working_dir, algorithm="random", max_trials=2, steps_per_trial=30, epochs_per_trial=None):
     training = BatchSettings(batch_size=128)
-    tuning_settings = TuningSettings(algorithm=algorithm, max_trials=max_trials, steps_per_trial=30)
+    tuning_settings = TuningSettings(
+        algorithm=algorithm, max_trials=max_trials, steps_per_trial=steps_per_trial, epochs_per_trial=epochs_per_trial
+    )
     return types.SimpleNamespace(
         custom_config={
             SETTINGS_KEY: training.model_dump(mode="json"),
@@ -39,6 +41,19 @@ def searched(transformed, tmp_path_factory):
     result = tuning.tuner_fn(_fn_args(transformed, working_dir))
     result.tuner.search(**result.fit_kwargs)
     return result.tuner, working_dir
+
+
+@pytest.mark.parametrize(
+    ("epochs", "cap", "expected"),
+    [
+        (None, 30, 30),  # no epochs: steps_per_trial
+        (0.5, 1000, 24),  # ceil(0.5 * 6000 / 128): the transformed sample's 6000 training rows
+        (20.0, 500, 500),  # capped at steps_per_trial
+    ],
+)
+def test_epochs_per_trial_set_the_trial_steps_from_the_training_split(transformed, tmp_path, epochs, cap, expected):
+    result = tuning.tuner_fn(_fn_args(transformed, tmp_path, steps_per_trial=cap, epochs_per_trial=epochs))
+    assert result.fit_kwargs["steps_per_epoch"] == expected
 
 
 def test_default_search_point_is_a_valid_hyperparameter_set():
