@@ -13,7 +13,6 @@ from it. Prints that run's Transform time and total wall time for both.
 from __future__ import annotations
 
 import argparse
-import csv
 import pathlib
 import tempfile
 
@@ -30,8 +29,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--window", type=int, default=3)
     args = parser.parse_args()
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream)) * args.copies
+    rows = sample_data.read_rows() * args.copies
     spans = sample_data.split_into_spans(rows, args.window + 1)
     results = {}
     with tempfile.TemporaryDirectory() as workdir:

@@ -22,13 +22,6 @@ from pipelines import config as config_lib
 from pipelines import local_runner, sample_data
 
 
-def _rows() -> list[dict[str, str]]:
-    import csv
-
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
-
-
 def _train_aucs(seeds: list[int], workdir: str) -> dict[str, list[float]]:
     from tfx.proto import trainer_pb2
     from tfx.types import artifact_utils, standard_artifacts
@@ -40,7 +33,7 @@ def _train_aucs(seeds: list[int], workdir: str) -> dict[str, list[float]]:
     from trainer import task
     from trainer.settings import SETTINGS_KEY, TrainingSettings
 
-    data = make_transformed(pathlib.Path(workdir) / "transformed", _rows())
+    data = make_transformed(pathlib.Path(workdir) / "transformed", sample_data.read_rows())
     aucs: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
     for seed in seeds:
         for num_workers, name in ((1, "1 worker"), (2, "2 workers")):
@@ -88,7 +81,7 @@ def _pipeline_aucs(seeds: list[int], workdir: str) -> list[float]:
 
     from tests.conftest import config_overrides, write_input
 
-    write_input(pathlib.Path(workdir) / "in", _rows(), formats=("tfrecord",))
+    write_input(pathlib.Path(workdir) / "in", sample_data.read_rows(), formats=("tfrecord",))
     aucs = []
     for seed in seeds:
         overrides = config_overrides(

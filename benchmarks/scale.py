@@ -20,7 +20,6 @@ all of its data. Pass --set to try other settings (--set beam.args=[...]).
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -96,8 +95,7 @@ class _TreeMemory:
 
 def _sample_span(workdir: pathlib.Path, config: config_lib.PipelineConfig) -> tuple[pathlib.Path, int]:
     """The sample as one gzipped TFRecord file; returns it and its row count."""
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
+    rows = sample_data.read_rows()
     input_config = config.input.model_copy(update={"path": str(workdir / "sample"), "format": "tfrecord"})
     types = sample_data.column_types(config.validation.schema_path)
     (folder,) = sample_data.write_spans([rows], input_config, types)

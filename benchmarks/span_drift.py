@@ -46,7 +46,6 @@ def _statistics(rows, types, folder: str, index: int):
 
 
 def main() -> None:
-    import csv
 
     import tensorflow_data_validation as tfdv
 
@@ -57,8 +56,7 @@ def main() -> None:
     config = config_lib.load_config(args.config, check_local_paths=False)
     task = resolved_task(config)
     schema = tfdv.load_schema_text(config.validation.schema_path)
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
+    rows = sample_data.read_rows()
     spans = sample_data.split_into_spans(rows, args.spans)
     types = sample_data.column_types(config.validation.schema_path)
     with tempfile.TemporaryDirectory() as folder:

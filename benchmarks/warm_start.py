@@ -13,7 +13,6 @@ cold run's best AUC (on a small span both curves peak, then overfit).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import pathlib
 import tempfile
@@ -79,8 +78,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--every", type=int, default=25)
     args = parser.parse_args()
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
+    rows = sample_data.read_rows()
     first, second = sample_data.split_into_spans(rows, 2)
     with tempfile.TemporaryDirectory() as workdir:
         root = pathlib.Path(workdir)

@@ -30,6 +30,7 @@ __all__ = [
     "SAMPLE_CSV",
     "column_types",
     "main",
+    "read_rows",
     "split_into_spans",
     "to_example",
     "write_spans",
@@ -146,7 +147,8 @@ def _write_tfrecord(folder: str, rows: Iterable[Mapping[str, str]], types: Mappi
             writer.write(to_example(row, types).SerializeToString())
 
 
-def _read_rows(path: str) -> list[dict[str, str]]:
+def read_rows(path: str = SAMPLE_CSV) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header (default: the bundled taxi sample), as strings."""
     with open(path, newline="", encoding="utf-8") as stream:
         return list(csv.DictReader(stream))
 
@@ -161,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_lib.load_config(args.config, args.overrides, check_local_paths=False)
-        spans = split_into_spans(_read_rows(args.source), args.num_spans)
+        spans = split_into_spans(read_rows(args.source), args.num_spans)
         written = write_spans(spans, config.input, column_types(config.validation.schema_path), args.overwrite)
     except (config_lib.ConfigError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,7 +7,6 @@ Transform component's artifacts.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import os
@@ -28,8 +27,7 @@ SCHEMA_PATH = REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt"
 @pytest.fixture(scope="session")
 def sample_rows() -> list[dict[str, str]]:
     """The 15k rows of the taxi sample CSV, as strings."""
-    with open(sample_data.SAMPLE_CSV, newline="", encoding="utf-8") as stream:
-        return list(csv.DictReader(stream))
+    return sample_data.read_rows()
 
 
 def build_config(
