@@ -37,9 +37,9 @@ def tfrecord_problem(path: str) -> str | None:
     compressed = path.endswith(".gz")
     dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if compressed else "")
     try:
-        for batch in dataset.take(1).batch(1):
+        for record in dataset.take(1):
             try:
-                tf.train.Example.FromString(batch[0].numpy())
+                tf.train.Example.FromString(record.numpy())
             except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
                 return "its first record is not a serialized tf.Example"
         for _ in dataset.batch(_CHECK_BATCH):
