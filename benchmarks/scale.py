@@ -47,7 +47,7 @@ class ScaleRun:
     trained_examples: int
     seconds: dict[str, float]
     total: float
-    peak_rss_mb: float  # the process tree's largest total (PSS: shared pages counted once)
+    peak_memory_mb: float  # the process tree's largest total (PSS: shared pages counted once)
     outcome: str
 
 
@@ -163,7 +163,7 @@ def _run_scale(
         trained_examples=steps * config.trainer.batch_size,
         seconds={c["component_id"]: c["seconds"] or 0.0 for c in summary["components"]},
         total=wall,
-        peak_rss_mb=peak_mb,
+        peak_memory_mb=peak_mb,
         outcome=summary["outcome"],
     )
 
@@ -195,7 +195,7 @@ def table(runs: list[ScaleRun]) -> str:
         lines.append(f"| {component} | " + " | ".join(cells) + " |")
     for label, value, fmt in (
         ("total wall s", lambda r: r.total, "{:.1f}"),
-        ("peak memory MB (PSS)", lambda r: r.peak_rss_mb, "{:.0f}"),
+        ("peak memory MB (PSS)", lambda r: r.peak_memory_mb, "{:.0f}"),
         ("rows", lambda r: r.rows, "{:,}"),
         ("trained examples", lambda r: r.trained_examples, "{:,}"),
     ):
