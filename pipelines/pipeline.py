@@ -17,6 +17,7 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
+from components.batch_evaluator import BatchEvaluator
 from components.curated_schema import CuratedSchemaGen, file_sha256
 from components.distributed_trainer import DistributedTrainer
 from components.example_gen import WindowedCsvExampleGen, WindowedImportExampleGen
@@ -192,12 +193,14 @@ def create_pipeline(
     ).with_id(TRAINER_ID)
     trainer.add_upstream_node(validation_gate)
 
-    evaluator = tfx_components.Evaluator(
+    evaluator = BatchEvaluator(
         examples=example_gen.outputs["examples"],
         example_splits=[EVAL_SPLIT],
         model=trainer.outputs["model"],
+        schema=schema,
         baseline_model=model_resolver.outputs["model"],
         eval_config=evaluation.eval_config(task_spec, config.evaluator.threshold, config.evaluator.max_relative_drop),
+        code_version=code_version(BatchEvaluator.EXECUTOR_SPEC.executor_class.__module__),
     ).with_id(EVALUATOR_ID)
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
