@@ -1,5 +1,9 @@
 """Our ExampleGens: TFX's ImportExampleGen and CsvExampleGen, reading a window of spans and naming bad files.
 
+The TFRecord one imports with batches of records as Beam's elements
+(batched.py: TFX's hash split and file layout, a fixed shuffled order); the
+CSV one runs TFX's CsvExampleGen, which parses row by row.
+
 They stay FileBasedExampleGens, so every orchestrator runs TFX's own driver,
 which resolves the newest span and fingerprints its files (the cache key);
 Kubeflow Pipelines v2 runs it as the step's pre-cache check. The executor

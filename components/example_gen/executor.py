@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import math
 import os
 from typing import Any
 
 import apache_beam as beam
 from absl import logging
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.components.example_gen.import_example_gen import executor as import_executor
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import diagnose, window
+from components.example_gen import batched, diagnose, window
 
 __all__ = [
     "IDENTITIES_PROPERTY",
@@ -33,6 +36,8 @@ __all__ = [
 # Parameters: the window's size, and the input pattern with {SPAN} (the driver resolves input_config's).
 WINDOW_SPANS_KEY = "window_spans"
 WINDOW_PATTERN_KEY = "window_pattern"
+# Compressed input bytes per output shard (~0.6M rows of the sample): a shard is one Beam group, held in memory.
+_SHARD_INPUT_BYTES = 32 << 20
 # Custom properties of the Examples artifact: the spans read (newest first), and each split's identity.
 WINDOW_PROPERTY = "window_spans"
 IDENTITIES_PROPERTY = "split_identities"
@@ -168,16 +173,61 @@ def _diagnosed(do, input_format: str, exec_properties: dict) -> None:
 
 
 class TFRecordExecutor(_WindowMixin, import_executor.Executor):
-    """ImportExampleGen's executor over a window of spans; an unreadable file fails with its name and the reason."""
+    """ImportExampleGen over a window of spans, in batches (batched.py); an unreadable file fails with its name."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
         self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
-        _diagnosed(
-            lambda: super(TFRecordExecutor, self).Do(input_dict, output_dict, exec_properties),
-            "tfrecord",
-            exec_properties,
-        )
+        _diagnosed(lambda: self._import(exec_properties), "tfrecord", exec_properties)
         self._record_window(output_dict, exec_properties)
+
+    def _import(self, exec_properties: dict) -> None:
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        splits = output_config.split_config.splits
+        buckets = [sum(split.hash_buckets for split in splits[: i + 1]) for i in range(len(splits))]
+        sources = _sources(exec_properties, [split.name for split in splits])
+        names = [name for part_names, _ in sources for name in part_names]
+        self._examples.split_names = artifact_utils.encode_split_names(names)
+        split_uris = {name: artifact_utils.get_split_uri([self._examples], name) for name in names}
+        files = [path for _, paths in sources for path in paths]
+        num_shards = max(1, math.ceil(sum(fileio.stat(path).length for path in files) / _SHARD_INPUT_BYTES))
+        for uri in split_uris.values():
+            fileio.makedirs(uri)
+        with self._make_beam_pipeline() as pipeline:
+            _ = (
+                pipeline
+                | "Files" >> beam.Create([(part_names, path) for part_names, paths in sources for path in paths])
+                | "ImportAndSplit" >> batched.ImportAndSplit(buckets, split_uris, num_shards)
+            )
+        for uri in split_uris.values():
+            if not fileio.listdir(uri):
+                with fileio.open(os.path.join(uri, batched.empty_split_file()), "wb") as empty:
+                    empty.write(gzip.compress(b""))
+        examples_utils.set_payload_format(self._examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(
+            self._examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        )
+
+
+def _sources(exec_properties: dict, split_names: list[str]) -> list[tuple[list[str], list[str]]]:
+    """The split names and the files of each span of the window: the newest span's, then each older position's."""
+    source = example_gen_pb2.Input()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], source)
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    patterns = [source.splits[0].pattern]
+    size = _window_size(exec_properties)
+    spans = _spans(exec_properties)
+    sources = [(split_names, _files(base, patterns[0]))]
+    for k in range(1, size):
+        names = [f"older{k}_{name}" for name in split_names]
+        span = spans[k] if k < len(spans) else None
+        pattern = window.span_pattern(exec_properties[WINDOW_PATTERN_KEY], span) if span is not None else None
+        sources.append((names, _files(base, pattern) if pattern else []))
+    return sources
+
+
+def _files(base: str, pattern: str) -> list[str]:
+    return sorted(path for path in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(path))
 
 
 class CsvExecutor(_WindowMixin, csv_executor.Executor):
