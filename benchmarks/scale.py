@@ -8,7 +8,8 @@ then runs the whole pipeline on it in a child process (`pipelines.local_runner`,
 caching off, a fresh root) and prints one table: each component's wall time
 and rows/s, the total wall time, the peak memory of the child and every
 process it starts (sampled twice a second; PSS), and each figure's ratio
-to the first scale. Rows/s counts the rows a component reads: every row for
+to the first scale; then a second table, the peak memory while each component
+ran (the child's progress lines say which is running). Rows/s counts the rows a component reads: every row for
 ExampleGen, StatisticsGen and Transform, the eval split for the Evaluator, the
 examples trained on (steps x batch) for the Trainer.
 
@@ -24,6 +25,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,8 @@ from pipelines import local_runner, run_summary, sample_data
 DEFAULT_OVERRIDES = ("pipeline.enable_cache=false", "trainer.train_epochs=1", "trainer.train_steps=1000000000")
 # Components whose rows/s is over every input row; the Evaluator's is over the eval split.
 ALL_ROWS = ("ExampleGen", "StatisticsGen", "Transform")
+# The child's progress line when a component starts (pipelines/progress.py).
+_RUNNING = re.compile(r"\] (\S+) running \.\.\.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +53,7 @@ class ScaleRun:
     total: float
     peak_memory_mb: float  # the process tree's largest total (PSS: shared pages counted once)
     outcome: str
+    component_memory_mb: dict[str, float] = dataclasses.field(default_factory=dict)  # the peak while each ran
 
 
 class _TreeMemory:
@@ -61,6 +66,9 @@ class _TreeMemory:
 
     def __init__(self, pid: int, interval: float = 0.5):
         self._pid, self._interval, self.peak_bytes = pid, interval, 0
+        # The component running now (set from the child's progress lines), and each one's peak.
+        self.component = ""
+        self.component_peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -84,6 +92,8 @@ class _TreeMemory:
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             self.peak_bytes = max(self.peak_bytes, total)
+            if self.component:
+                self.component_peaks[self.component] = max(self.component_peaks.get(self.component, 0), total)
             self._stop.wait(self._interval)
 
     def stop(self) -> float:
@@ -144,8 +154,13 @@ def _run_scale(
         command += ["--set", override]
     print(f"\n== {scale}x: {sample_rows * scale} rows", flush=True)
     started = time.monotonic()
-    child = subprocess.Popen(command)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     memory = _TreeMemory(child.pid)
+    for line in child.stdout:
+        print(line, end="", flush=True)
+        running = _RUNNING.search(line)
+        if running:
+            memory.component = running.group(1)
     _, status, _ = os.wait4(child.pid, 0)
     wall = time.monotonic() - started
     peak_mb = memory.stop()
@@ -165,6 +180,7 @@ def _run_scale(
         total=wall,
         peak_memory_mb=peak_mb,
         outcome=summary["outcome"],
+        component_memory_mb={name: peak / 2**20 for name, peak in memory.component_peaks.items()},
     )
 
 
@@ -205,6 +221,18 @@ def table(runs: list[ScaleRun]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(runs: list[ScaleRun]) -> str:
+    """Peak memory (PSS of the process tree, MB) while each component ran, per scale."""
+    lines = [
+        "| peak MB while running | " + " | ".join(f"{run.scale}x" for run in runs) + " |",
+        "|" + " --- |" * (1 + len(runs)),
+    ]
+    for component in runs[0].component_memory_mb:
+        cells = [f"{run.component_memory_mb.get(component, 0.0):,.0f}" for run in runs]
+        lines.append(f"| {component} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}" if base else "-"
 
@@ -223,11 +251,12 @@ def main() -> None:
         runs = []
         for scale in args.scales:
             runs.append(_run_scale(args.config, args.overrides, sample, sample_rows, scale, workdir / f"x{scale}"))
-            print(f"\n{table(runs)}", flush=True)
+            print(f"\n{table(runs)}\n\n{memory_table(runs)}", flush=True)
         with open(workdir / "scale.json", "w", encoding="utf-8") as stream:
             json.dump([dataclasses.asdict(run) for run in runs], stream, indent=1)
     print(f"\nPipeline on {', '.join(f'{s}x' for s in args.scales)} the sample, {os.cpu_count()} cores:\n")
     print(table(runs))
+    print(f"\n{memory_table(runs)}")
 
 
 if __name__ == "__main__":
