@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -209,10 +210,18 @@ def _string_property(artifact, name: str) -> str | None:
 def _metric_verdict(evaluation_uri: str, blessed: bool, name: str, threshold: float, higher: bool) -> MetricVerdict:
     import tensorflow_model_analysis as tfma
 
-    overall = dict(tfma.load_eval_result(evaluation_uri).slicing_metrics).get((), {}).get("", {}).get("", {})
+    # TFMA's readers use a deprecated TensorFlow reader, whose warning would land on the console.
+    tensorflow_logger = logging.getLogger("tensorflow")
+    level = tensorflow_logger.level
+    tensorflow_logger.setLevel(logging.ERROR)
+    try:
+        result = tfma.load_eval_result(evaluation_uri)
+        validation = tfma.load_validation_result(evaluation_uri)
+    finally:
+        tensorflow_logger.setLevel(level)
+    overall = dict(result.slicing_metrics).get((), {}).get("", {}).get("", {})
     value = overall.get(name, {}).get("doubleValue")
     diff = overall.get(f"{name}_diff", {}).get("doubleValue")
-    validation = tfma.load_validation_result(evaluation_uri)
     failures = []
     for per_slice in validation.metric_validations_per_slice:
         for failure in per_slice.failures:
