@@ -123,7 +123,7 @@ def score(
                 _add_slice_values(values, parsed[name], num_rows)
         num_rows += int(batch.shape[0])
     scores = {
-        name: ModelScores(_concatenate(labels, (0,)), _concatenate(predictions, (0, 1)))
+        name: ModelScores(_concatenate(labels, ndim=1), _concatenate(predictions, ndim=2))
         for name, (labels, predictions) in gathered.items()
     }
     return scores, slices
@@ -148,7 +148,7 @@ def sliced_metrics(
             continue
         (feature,) = spec.feature_keys
         values = slices[feature]
-        rows, codes = _concatenate(values.rows, (0,), np.int64), _concatenate(values.codes, (0,), np.int64)
+        rows, codes = _concatenate(values.rows, 1, np.int64), _concatenate(values.codes, 1, np.int64)
         names = {code: value for value, code in values.values.items()}
         for code, slice_rows in metrics_lib.group_rows(rows, codes):
             key = ((feature, names[code]),)
@@ -254,9 +254,10 @@ def _all_models(configs, scores, rows, baseline_name):
     return values
 
 
-def _concatenate(parts: list, shape: tuple, dtype=np.float32) -> np.ndarray:
+def _concatenate(parts: list, ndim: int, dtype=np.float32) -> np.ndarray:
+    # No batches (an empty split): an empty array of the right rank.
     if not parts:
-        return np.zeros((0,) * len(shape), dtype=dtype)
+        return np.zeros((0,) * ndim, dtype=dtype)
     return np.concatenate(parts)
 
 

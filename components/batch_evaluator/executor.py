@@ -62,7 +62,7 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Evaluated %d examples in %.1fs (%.0f/s)", num_rows, seconds, num_rows / max(seconds, 1e-9))
 
         output_uri = artifact_utils.get_single_uri(output_dict[standard_component_specs.EVALUATION_KEY])
-        _write_outputs(output_uri, eval_config, results, validation, {name: paths[name] for name in paths}, files)
+        _write_outputs(output_uri, eval_config, results, validation, paths, files)
         blessing = artifact_utils.get_single_instance(output_dict[standard_component_specs.BLESSING_KEY])
         _bless(blessing, candidate, baseline, validation.validation_ok)
         logging.info("Blessed: %s (%s)", validation.validation_ok, blessing.uri)
