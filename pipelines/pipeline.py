@@ -257,6 +257,6 @@ def _example_gen(input_config: InputConfig) -> base_component.BaseComponent:
             ]
         )
     )
-    if input_config.format == "csv":
-        return WindowedCsvExampleGen(input_config.path, source, output, input_config.window_spans)
-    return WindowedImportExampleGen(input_config.path, source, output, input_config.window_spans)
+    component = WindowedCsvExampleGen if input_config.format == "csv" else WindowedImportExampleGen
+    version = code_version(component.EXECUTOR_SPEC.executor_class.__module__)
+    return component(input_config.path, source, output, input_config.window_spans, version)

@@ -19,6 +19,7 @@ from tfx.types import channel, component_spec, standard_artifacts, standard_comp
 
 from components.example_gen import executor
 from components.example_gen.executor import WINDOW_PATTERN_KEY, WINDOW_SPANS_KEY
+from trainer.code_version import CODE_VERSION_KEY
 
 __all__ = ["WindowedCsvExampleGen", "WindowedImportExampleGen"]
 
@@ -30,6 +31,8 @@ class WindowedExampleGenSpec(component_spec.ComponentSpec):
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
         WINDOW_SPANS_KEY: component_spec.ExecutionParameter(type=int, optional=True),
         WINDOW_PATTERN_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+        # The hash of the code the executor runs, for the cache key.
+        CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
     }
     INPUTS = standard_component_specs.FileBasedExampleGenSpec.INPUTS
     OUTPUTS = standard_component_specs.FileBasedExampleGenSpec.OUTPUTS
@@ -44,6 +47,7 @@ class _WindowedExampleGen(example_gen_component.FileBasedExampleGen):
         input_config: example_gen_pb2.Input,
         output_config: example_gen_pb2.Output,
         window_spans: int = 1,
+        code_version: str | None = None,
     ):
         """Builds the component.
 
@@ -52,6 +56,7 @@ class _WindowedExampleGen(example_gen_component.FileBasedExampleGen):
           input_config: One split whose pattern may hold {SPAN}; the driver reads its newest span.
           output_config: The hash split of the newest span into train and eval.
           window_spans: How many spans to read: the newest and the ones before it.
+          code_version: The hash of the code the executor runs.
         """
         spec = WindowedExampleGenSpec(
             input_base=input_base,
@@ -61,6 +66,7 @@ class _WindowedExampleGen(example_gen_component.FileBasedExampleGen):
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             window_spans=window_spans,
             window_pattern=input_config.splits[0].pattern,
+            code_version=code_version,
             examples=channel.Channel(type=standard_artifacts.Examples),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

@@ -100,5 +100,5 @@ def test_each_component_running_our_code_carries_its_code_version(make):
     config = make()
     for component_id in (pipeline_lib.TRANSFORM_ID, pipeline_lib.TUNER_ID, pipeline_lib.TRAINER_ID):
         assert len(_custom_config(_component(config, component_id))["code_version"]) == 16, component_id
-    for component_id in (pipeline_lib.VALIDATION_GATE_ID, pipeline_lib.EVALUATOR_ID):
+    for component_id in (pipeline_lib.EXAMPLE_GEN_ID, pipeline_lib.VALIDATION_GATE_ID, pipeline_lib.EVALUATOR_ID):
         assert len(_component(config, component_id).exec_properties["code_version"]) == 16, component_id
