@@ -49,17 +49,26 @@ class InputFileError(RuntimeError):
 
 def input_files(exec_properties: dict) -> list[str]:
     """The files this execution reads: each split's pattern (span resolved by the driver), and older window spans."""
+    return [path for files in _window_files(exec_properties) for path in files]
+
+
+def _window_files(exec_properties: dict) -> list[list[str]]:
+    """Each window position's files, newest first; [] for a position the window has no span for yet."""
     source = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], source)
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    patterns = [split.pattern for split in source.splits]
+    newest = [path for split in source.splits for path in _files(base, split.pattern)]
     spans = _spans(exec_properties)
-    if len(spans) > 1:
-        patterns += [window.span_pattern(exec_properties[WINDOW_PATTERN_KEY], span) for span in spans[1:]]
-    files: list[str] = []
-    for pattern in patterns:
-        files += sorted(path for path in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(path))
-    return files
+    pattern = exec_properties.get(WINDOW_PATTERN_KEY) or ""
+    older = [
+        _files(base, window.span_pattern(pattern, spans[k])) if k < len(spans) else []
+        for k in range(1, _window_size(exec_properties))
+    ]
+    return [newest, *older]
+
+
+def _files(base: str, pattern: str) -> list[str]:
+    return sorted(path for path in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(path))
 
 
 def _window_size(exec_properties: dict) -> int:
@@ -185,7 +194,10 @@ class TFRecordExecutor(_WindowMixin, import_executor.Executor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         splits = output_config.split_config.splits
         buckets = [sum(split.hash_buckets for split in splits[: i + 1]) for i in range(len(splits))]
-        sources = _sources(exec_properties, [split.name for split in splits])
+        split_names = [split.name for split in splits]
+        older = range(1, _window_size(exec_properties))
+        position_names = [split_names, *([f"older{k}_{name}" for name in split_names] for k in older)]
+        sources = list(zip(position_names, _window_files(exec_properties), strict=True))
         names = [name for part_names, _ in sources for name in part_names]
         self._examples.split_names = artifact_utils.encode_split_names(names)
         split_uris = {name: artifact_utils.get_split_uri([self._examples], name) for name in names}
@@ -207,27 +219,6 @@ class TFRecordExecutor(_WindowMixin, import_executor.Executor):
         examples_utils.set_file_format(
             self._examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         )
-
-
-def _sources(exec_properties: dict, split_names: list[str]) -> list[tuple[list[str], list[str]]]:
-    """The split names and the files of each span of the window: the newest span's, then each older position's."""
-    source = example_gen_pb2.Input()
-    proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], source)
-    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    patterns = [source.splits[0].pattern]
-    size = _window_size(exec_properties)
-    spans = _spans(exec_properties)
-    sources = [(split_names, _files(base, patterns[0]))]
-    for k in range(1, size):
-        names = [f"older{k}_{name}" for name in split_names]
-        span = spans[k] if k < len(spans) else None
-        pattern = window.span_pattern(exec_properties[WINDOW_PATTERN_KEY], span) if span is not None else None
-        sources.append((names, _files(base, pattern) if pattern else []))
-    return sources
-
-
-def _files(base: str, pattern: str) -> list[str]:
-    return sorted(path for path in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(path))
 
 
 class CsvExecutor(_WindowMixin, csv_executor.Executor):
