@@ -20,32 +20,26 @@ from trainer.code_version import CODE_VERSION_KEY
 
 __all__ = ["BatchEvaluator"]
 
+_EVALUATOR = standard_component_specs.EvaluatorSpec
+
 
 class BatchEvaluatorSpec(component_spec.ComponentSpec):
-    """EvaluatorSpec's eval config and splits, a required schema, and the code version for the cache key."""
+    """EvaluatorSpec's eval config, splits, inputs and outputs; model and schema required; the code version."""
 
     PARAMETERS = {
-        standard_component_specs.EVAL_CONFIG_KEY: standard_component_specs.EvaluatorSpec.PARAMETERS[
-            standard_component_specs.EVAL_CONFIG_KEY
-        ],
-        standard_component_specs.EXAMPLE_SPLITS_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+        **{
+            key: _EVALUATOR.PARAMETERS[key]
+            for key in (standard_component_specs.EVAL_CONFIG_KEY, standard_component_specs.EXAMPLE_SPLITS_KEY)
+        },
         CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
-        standard_component_specs.EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples),
+        **_EVALUATOR.INPUTS,
         standard_component_specs.MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model),
-        standard_component_specs.BASELINE_MODEL_KEY: component_spec.ChannelParameter(
-            type=standard_artifacts.Model, optional=True
-        ),
         # The slice features' types.
         standard_component_specs.SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
     }
-    OUTPUTS = {
-        standard_component_specs.EVALUATION_KEY: component_spec.ChannelParameter(
-            type=standard_artifacts.ModelEvaluation
-        ),
-        standard_component_specs.BLESSING_KEY: component_spec.ChannelParameter(type=standard_artifacts.ModelBlessing),
-    }
+    OUTPUTS = _EVALUATOR.OUTPUTS
 
 
 class BatchEvaluator(base_component.BaseComponent):
