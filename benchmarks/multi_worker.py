@@ -19,7 +19,7 @@ import tempfile
 from components.launcher import WorkerSpec, local
 from pipelines import config as config_lib
 from pipelines import local_runner
-from pipelines.pipeline import resolved_task
+from pipelines.pipeline import EXAMPLE_GEN_ID, TRANSFORM_ID, resolved_task
 from trainer import features, task
 from trainer.settings import SETTINGS_KEY, TrainingSettings
 
@@ -31,8 +31,8 @@ def _latest(pattern: str) -> str:
     return found[-1]
 
 
-def _train(transform_root: str, workdir: str, num_workers: int, steps: int, config) -> dict:
-    examples = _latest(os.path.join(transform_root, "transformed_examples", "*"))
+def _train(root: str, workdir: str, num_workers: int, steps: int, config) -> dict:
+    examples = _latest(os.path.join(root, EXAMPLE_GEN_ID, "examples", "*"))
     settings = TrainingSettings(
         train_steps=steps,
         batch_size=config.trainer.batch_size,
@@ -43,7 +43,7 @@ def _train(transform_root: str, workdir: str, num_workers: int, steps: int, conf
     fn_args = {
         "train_files": [os.path.join(examples, "Split-train", "*")],
         "eval_files": [os.path.join(examples, "Split-eval", "*")],
-        "transform_output": _latest(os.path.join(transform_root, "transform_graph", "*")),
+        "transform_output": _latest(os.path.join(root, TRANSFORM_ID, "transform_graph", "*")),
         "transform_graph_path": None,
         "serving_model_dir": os.path.join(workdir, "serving"),
         "model_run_dir": os.path.join(workdir, "run"),
@@ -64,12 +64,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500)
     args = parser.parse_args()
     config = config_lib.load_config(args.config, check_local_paths=False)
-    transform_root = os.path.join(config.pipeline.root, "Transform")
     rates = {}
     with tempfile.TemporaryDirectory() as workdir:
         for num_workers in (1, 2):
             report = _train(
-                transform_root,
+                config.pipeline.root,
                 os.path.join(workdir, str(num_workers)),
                 num_workers,
                 args.steps,

@@ -2,7 +2,7 @@
 
   python -m benchmarks.quality_spread [--seeds 5] [--pipeline]
 
-- Training: the distributed tests' job (the 8 000 transformed sample rows,
+- Training: the distributed tests' job (8 000 sample rows and their transform graph,
   300 steps, batch 128) with 1 worker in-process and with 2 local workers,
   once per seed; prints each eval AUC and the spread.
 - --pipeline: the whole pipeline on the sample with the repo's config, once

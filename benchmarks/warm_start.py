@@ -30,7 +30,7 @@ def _curve(job, steps: int, every: int, start: str | None) -> list[tuple[int, fl
     from trainer.training import TrainingLoop
 
     output = tft.TFTransformOutput(job.transform_output)
-    spec = output.transformed_feature_spec()
+    transform = data.transformer(output)
     inputs = model.model_inputs(job.task, data.vocabulary_sizes(output, job.task))
     head = heads.make_head(job.task.type, output, job.train_files)
     network = warm_start.describe(job.hparams, inputs, head, data.vocabularies(output, job.task))
@@ -49,12 +49,12 @@ def _curve(job, steps: int, every: int, start: str | None) -> list[tuple[int, fl
         values, message = warm_start.plan(warm_start.load(start), loop.model, network)
         print(f"  {message}")
         loop.assign_weights(values)
-    evaluation = data.make_dataset(job.eval_files, spec, 512, training=False)
+    evaluation = data.make_dataset(job.eval_files, transform, 512, training=False)
     curve = [(0, loop.evaluate(evaluation).metrics["auc"])]
     for target in range(every, steps + 1, every):
         loop.settings = job.settings.model_copy(update={"train_steps": target})
         loop.fit(
-            lambda context: data.make_dataset(job.train_files, spec, 128, True, context), log_dir=job.model_run_dir
+            lambda context: data.make_dataset(job.train_files, transform, 128, True, context), log_dir=job.model_run_dir
         )
         curve.append((target, loop.evaluate(evaluation).metrics["auc"]))
     if not start:

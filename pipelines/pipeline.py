@@ -136,9 +136,8 @@ def create_pipeline(
         schema=schema,
         preprocessing_fn=qualified_name(preprocessing.preprocessing_fn),
         custom_config={**task_config, CODE_VERSION_KEY: _code_version(preprocessing.preprocessing_fn, config)},
-        splits_config=transform_pb2.SplitsConfig(analyze=train_splits, transform=[*train_splits, EVAL_SPLIT])
-        if older
-        else None,
+        # Analysis only: the Tuner and the Trainer apply the graph to ExampleGen's examples as they read them.
+        splits_config=transform_pb2.SplitsConfig(analyze=train_splits),
         analyzer_cache_dir=os.path.join(config.pipeline.root, "analyzer_cache")
         if older and config.input.analyzer_cache
         else None,
@@ -162,7 +161,7 @@ def create_pipeline(
             tuner_config.update({NUM_WORKERS_KEY: config.tuner.num_workers, **launcher_config})
         tuner = Tuner(
             tuner_fn=qualified_name(tuning.tuner_fn),
-            examples=transform.outputs["transformed_examples"],
+            examples=example_gen.outputs["examples"],
             transform_graph=transform.outputs["transform_graph"],
             train_args=trainer_pb2.TrainArgs(num_steps=config.tuner.steps_per_trial, splits=train_splits),
             eval_args=trainer_pb2.EvalArgs(splits=[EVAL_SPLIT]),
@@ -182,7 +181,7 @@ def create_pipeline(
         training_config = {**training_config, NUM_WORKERS_KEY: training.num_workers, **launcher_config}
     trainer = DistributedTrainer(
         run_fn=qualified_name(task.run_fn),
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,

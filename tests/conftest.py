@@ -1,8 +1,8 @@
 """Shared fixtures: the repo's real config and schema, sample and transformed data in temporary folders.
 
-`transformed` runs our preprocessing_fn on Beam in-process over 8 000 sample
-rows and writes a transform graph and transformed examples laid out like the
-Transform component's artifacts.
+`transformed` analyses 6 000 sample rows with our preprocessing_fn on Beam
+in-process and writes the transform graph and the raw examples (train and
+eval) laid out like the Transform and ExampleGen artifacts the Trainer reads.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ def task_config(task: features.TaskSpec | None = None) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Transformed:
-    """A transform graph and transformed examples laid out as Transform's artifacts."""
+    """A transform graph and raw examples laid out as Transform's and ExampleGen's artifacts."""
 
     transform_output: str
-    examples_uri: str  # holds Split-train/ and Split-eval/, like transformed_examples
+    examples_uri: str  # holds Split-train/ and Split-eval/ (gzipped raw tf.Examples, two files each), like ExampleGen's
     train_files: list[str]
     eval_files: list[str]
     raw_eval_rows: list[dict[str, str]]
@@ -128,7 +128,7 @@ def transformed(tmp_path_factory, sample_rows) -> Transformed:
 
 
 def make_transformed(root: pathlib.Path, sample_rows: list[dict[str, str]]) -> Transformed:
-    """Runs the sample's preprocessing_fn on Beam over 8 000 shuffled rows (6 000 train, 2 000 eval) under root."""
+    """Analyses 6 000 shuffled sample rows (the train split; 2 000 more are eval) with the preprocessing_fn."""
     import apache_beam as beam
     import tensorflow as tf
     import tensorflow_transform.beam as tft_beam
@@ -145,54 +145,30 @@ def make_transformed(root: pathlib.Path, sample_rows: list[dict[str, str]]) -> T
     random.Random(7).shuffle(rows)
     splits = {"train": rows[:6000], "eval": rows[6000:8000]}
     schema = load_schema_text(str(SCHEMA_PATH))
-    raw_paths = {}
+    examples = root / "examples"
     for split, split_rows in splits.items():
-        raw_paths[split] = str(root / f"raw-{split}.tfrecord")
-        with tf.io.TFRecordWriter(raw_paths[split]) as writer:
-            for record in serialized_examples(split_rows):
-                writer.write(record)
+        records = serialized_examples(split_rows)
+        (examples / f"Split-{split}").mkdir(parents=True)
+        for shard in range(2):
+            path = examples / f"Split-{split}" / f"data_tfrecord-{shard:05d}-of-00002.gz"
+            with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
+                for record in records[shard::2]:
+                    writer.write(record)
 
     transform_dir = str(root / "transform_graph")
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(root / "tmp")):
-        sources = {
-            split: tfxio.TFExampleRecord(file_pattern=path, schema=schema, telemetry_descriptors=["tests"])
-            for split, path in raw_paths.items()
-        }
-        train = pipeline | "ReadTrain" >> sources["train"].BeamSource()
-        (transformed_train, _), transform_fn = (
-            train,
-            sources["train"].TensorAdapterConfig(),
-        ) | tft_beam.AnalyzeAndTransformDataset(preprocess, output_record_batches=True)
-        eval_raw = pipeline | "ReadEval" >> sources["eval"].BeamSource()
-        transformed_eval, _ = (
-            (eval_raw, sources["eval"].TensorAdapterConfig()),
-            transform_fn,
-        ) | tft_beam.TransformDataset(output_record_batches=True)
+        source = tfxio.TFExampleRecord(
+            file_pattern=str(examples / "Split-train" / "*"), schema=schema, telemetry_descriptors=["tests"]
+        )
+        train = pipeline | "ReadTrain" >> source.BeamSource()
+        transform_fn = (train, source.TensorAdapterConfig()) | tft_beam.AnalyzeDataset(preprocess)
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
-        for split, data in (("train", transformed_train), ("eval", transformed_eval)):
-            _ = (
-                data
-                | f"Encode{split}" >> beam.FlatMapTuple(lambda batch, _: _encode(batch))
-                | f"Write{split}"
-                >> beam.io.WriteToTFRecord(
-                    str(root / "transformed_examples" / f"Split-{split}" / "transformed"),
-                    file_name_suffix=".gz",
-                    num_shards=2,
-                )
-            )
     # TFX's Transform also writes the raw data's metadata next to the graph; serving needs it.
     metadata_io.write_metadata(dataset_metadata.DatasetMetadata(schema), os.path.join(transform_dir, "metadata"))
     return Transformed(
         transform_output=transform_dir,
-        examples_uri=str(root / "transformed_examples"),
-        train_files=[str(root / "transformed_examples" / "Split-train" / "*")],
-        eval_files=[str(root / "transformed_examples" / "Split-eval" / "*")],
+        examples_uri=str(examples),
+        train_files=[str(examples / "Split-train" / "*")],
+        eval_files=[str(examples / "Split-eval" / "*")],
         raw_eval_rows=splits["eval"],
     )
-
-
-def _encode(record_batch):
-    """Serialises an Arrow record batch of transformed features as tf.Examples."""
-    from tfx_bsl.coders import example_coder
-
-    return example_coder.RecordBatchToExamplesEncoder().encode(record_batch)

@@ -1,14 +1,17 @@
-"""tf.data input over Transform's gzipped TFRecords, sharded correctly for several workers.
+"""tf.data input over ExampleGen's gzipped TFRecords, sharded correctly for several workers.
 
-Files are read in parallel and interleaved; records are batched before parsing
-(one vectorised `parse_example` per batch instead of one per record); everything
-is prefetched and tuned with AUTOTUNE.
+Transform writes no transformed copy of the data: each batch of raw records is
+parsed and put through the Transform graph here (`transformer`), the same graph
+the exported model applies to serving requests. Files are read in parallel and
+interleaved; records are batched before parsing (one vectorised `parse_example`
+and one graph call per batch instead of one per record); everything is
+prefetched and tuned with AUTOTUNE.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -22,11 +25,15 @@ __all__ = [
     "class_names",
     "label_moments",
     "make_dataset",
+    "transformer",
     "vocabularies",
     "vocabulary_sizes",
 ]
 
 _SHUFFLE_BUFFER = 10_000
+
+# A batch of serialized raw tf.Examples -> the transformed features, label included.
+Transform = Callable[[tf.Tensor], dict]
 
 
 class ShardPolicy(enum.Enum):
@@ -44,19 +51,38 @@ def choose_shard_policy(num_files: int, num_input_pipelines: int) -> ShardPolicy
     return ShardPolicy.FILES if num_files >= num_input_pipelines else ShardPolicy.RECORDS
 
 
+def transformer(tf_transform_output) -> Transform:
+    """Parses a batch of serialized raw tf.Examples and applies the Transform graph to it.
+
+    The result holds the model inputs and the label as the preprocessing_fn
+    computes them: the values Transform would have written, from the graph
+    the exported model serves with.
+
+    Args:
+      tf_transform_output: A `tft.TFTransformOutput` of the Transform graph.
+    """
+    layer = tf_transform_output.transform_features_layer()
+    raw_spec = tf_transform_output.raw_feature_spec()
+
+    def transform(serialized: tf.Tensor) -> dict:
+        return layer(tf.io.parse_example(serialized, raw_spec))
+
+    return transform
+
+
 def make_dataset(
     file_patterns: Sequence[str],
-    feature_spec: Mapping[str, tf.io.FixedLenFeature],
+    transform: Transform,
     batch_size: int,
     training: bool,
     input_context: tf.distribute.InputContext | None = None,
     seed: int = 42,
 ) -> tf.data.Dataset:
-    """Batches of (features, label) from transformed examples.
+    """Batches of (transformed features, label) from raw examples.
 
     Args:
-      file_patterns: Globs of gzipped TFRecord files (Transform's splits).
-      feature_spec: Transformed feature spec, label included.
+      file_patterns: Globs of gzipped TFRecord files of raw tf.Examples (ExampleGen's splits).
+      transform: From `transformer`: a batch of serialized examples to transformed features, label included.
       batch_size: The global batch size; each input pipeline gets its share.
       training: Shuffle and repeat forever (training), or one ordered pass (evaluation).
       input_context: From `distribute_datasets_from_function`; None for one pipeline.
@@ -90,7 +116,7 @@ def make_dataset(
         dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=seed + pipeline_id).repeat()
     dataset = dataset.batch(per_pipeline_batch, drop_remainder=training)
     dataset = dataset.map(
-        lambda serialized: _split_label(tf.io.parse_example(serialized, feature_spec)),
+        lambda serialized: _split_label(transform(serialized)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -161,16 +187,22 @@ def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
     return int(count)
 
 
-def label_moments(file_patterns: Sequence[str], batch_size: int = 8192) -> tuple[float, float]:
-    """Mean and standard deviation of the label over transformed examples: one pass over the label alone.
+def label_moments(file_patterns: Sequence[str], transform: Transform, batch_size: int = 8192) -> tuple[float, float]:
+    """Mean and standard deviation of the transformed label over raw examples: one pass.
+
+    Args:
+      file_patterns: Globs of gzipped TFRecord files of raw tf.Examples.
+      transform: From `transformer`; its label is what is averaged.
+      batch_size: Records per graph call.
 
     Raises:
       FileNotFoundError: If no file matches.
       ValueError: If the files hold no example.
     """
-    spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.float32)}
     files, records = _records(file_patterns)
-    dataset = records.batch(batch_size).map(lambda batch: tf.io.parse_example(batch, spec)[features.LABEL_KEY])
+    dataset = records.batch(batch_size).map(
+        lambda batch: tf.cast(transform(batch)[features.LABEL_KEY], tf.float32), num_parallel_calls=tf.data.AUTOTUNE
+    )
     count, total, squares = dataset.reduce(
         (tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)),
         lambda state, labels: (

@@ -226,7 +226,7 @@ def make_head(task_type: str, tf_transform_output, train_files: Sequence[str]) -
     Args:
       task_type: binary, multiclass or regression.
       tf_transform_output: The Transform graph's output (the label's vocabulary).
-      train_files: Transformed training examples (the regression label's mean and deviation).
+      train_files: Raw training examples (the regression label's mean and deviation, after the transform).
     """
     from trainer import data
 
@@ -235,5 +235,5 @@ def make_head(task_type: str, tf_transform_output, train_files: Sequence[str]) -
     if task_type == "multiclass":
         return MulticlassHead(data.class_names(tf_transform_output))
     if task_type == "regression":
-        return RegressionHead(*data.label_moments(train_files))
+        return RegressionHead(*data.label_moments(train_files, data.transformer(tf_transform_output)))
     raise ValueError(f"unknown task type {task_type!r}; expected binary, multiclass or regression")

@@ -122,7 +122,7 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
     kind = strategy.choose_strategy(job.settings.strategy, job.tf_config, len(tf.config.list_physical_devices("GPU")))
     distribution = strategy.create_strategy(kind, job.settings.tpu_address)
     transform_output = tft.TFTransformOutput(job.transform_output)
-    feature_spec = transform_output.transformed_feature_spec()
+    transform = data.transformer(transform_output)
     inputs = model.model_inputs(job.task, data.vocabulary_sizes(transform_output, job.task))
     head = heads.make_head(job.task.type, transform_output, job.train_files)
     network = warm_start.describe(job.hparams, inputs, head, data.vocabularies(transform_output, job.task))
@@ -144,12 +144,12 @@ def run_training(job: TrainingJob, on_step: StepHook | None = None) -> TrainingR
         trainer.assign_weights(values)
     training = trainer.fit(
         lambda context: data.make_dataset(
-            job.train_files, feature_spec, job.settings.batch_size, True, context, job.settings.seed
+            job.train_files, transform, job.settings.batch_size, True, context, job.settings.seed
         ),
         log_dir=os.path.join(job.model_run_dir, "train"),
         on_step=on_step,
     )
-    eval_dataset = data.make_dataset(job.eval_files, feature_spec, job.settings.eval_batch_size, training=False)
+    eval_dataset = data.make_dataset(job.eval_files, transform, job.settings.eval_batch_size, training=False)
     metrics = trainer.evaluate(eval_dataset, log_dir=os.path.join(job.model_run_dir, "eval"))
     export.export_serving_model(trainer.model, transform_output, job.task, head, job.serving_model_dir, role, network)
     report = TrainingReport(training, metrics, kind.value, checkpoint_dir, role.is_chief, start)

@@ -114,7 +114,7 @@ def tuner_fn(fn_args):
     training = BatchSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
     task = task_from_config(fn_args.custom_config)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    feature_spec = transform_output.transformed_feature_spec()
+    transform = data.transformer(transform_output)
     inputs = model.model_inputs(task, data.vocabulary_sizes(transform_output, task))
     head = heads.make_head(task.type, transform_output, fn_args.train_files)
     steps = tuning.steps_per_trial
@@ -131,8 +131,8 @@ def tuner_fn(fn_args):
         )
     tuner = build_tuner(tuning, inputs, head, fn_args.working_dir, training.seed)
     fit_kwargs = {
-        "x": data.make_dataset(fn_args.train_files, feature_spec, training.batch_size, True, seed=training.seed),
-        "validation_data": data.make_dataset(fn_args.eval_files, feature_spec, training.eval_batch_size, False),
+        "x": data.make_dataset(fn_args.train_files, transform, training.batch_size, True, seed=training.seed),
+        "validation_data": data.make_dataset(fn_args.eval_files, transform, training.eval_batch_size, False),
         "steps_per_epoch": steps,
         "epochs": 1,
         "callbacks": [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.working_dir, TENSORBOARD_DIR))],

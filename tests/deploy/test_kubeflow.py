@@ -158,9 +158,13 @@ def test_a_rolling_window_compiles_with_the_span_driver_and_no_span_range_resolv
     assert "file_based_example_gen.driver" in " ".join(example_gen_container["lifecycle"]["preCacheCheck"]["command"])
     older = ["older1_train", "older1_eval", "older2_train", "older2_eval"]
     splits_config = json.loads(_parameter(tasks[pipeline_lib.TRANSFORM_ID], "splits_config"))
-    assert splits_config["analyze"] == ["train", *older] and "eval" in splits_config["transform"]
+    # Transform analyses the window's training splits and writes no transformed copy of any split.
+    assert splits_config["analyze"] == ["train", *older] and not splits_config.get("transform")
     assert _parameter(tasks[pipeline_lib.TRANSFORM_ID], "analyzer_cache_dir") == "gs://BUCKET/tfx/root/analyzer_cache"
     train_args = json.loads(_parameter(tasks[pipeline_lib.TRAINER_ID], "train_args"))
     assert train_args["splits"] == ["train", *older]
+    for reader in (pipeline_lib.TRAINER_ID, pipeline_lib.TUNER_ID):  # they read ExampleGen's examples
+        source = tasks[reader].inputs.artifacts["examples"].task_output_artifact
+        assert source.producer_task == pipeline_lib.EXAMPLE_GEN_ID and source.output_artifact_key == "examples"
     resolvers = [name for name, executor in executors.items() if "resolver" in executor]
     assert resolvers and all(RESOLVER in name for name in resolvers), "only the latest-blessed-model resolver"

@@ -18,7 +18,8 @@ def run_fn(fn_args) -> None:
     from tfx_bsl.public import tfxio
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    schema = tft.TFTransformOutput(fn_args.transform_output).transformed_metadata.schema
+    # The Trainer's examples are ExampleGen's raw ones (Transform writes only the graph).
+    schema = tft.TFTransformOutput(fn_args.transform_output).raw_metadata.schema
     dataset = fn_args.data_accessor.tf_dataset_factory(
         fn_args.train_files, tfxio.TensorFlowDatasetOptions(batch_size=16, num_epochs=1), schema
     )

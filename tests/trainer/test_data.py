@@ -12,10 +12,10 @@ from trainer.settings import TrainingSettings
 
 
 @pytest.fixture(scope="module")
-def feature_spec(transformed):
+def transform(transformed):
     import tensorflow_transform as tft
 
-    return tft.TFTransformOutput(transformed.transform_output).transformed_feature_spec()
+    return data.transformer(tft.TFTransformOutput(transformed.transform_output))
 
 
 @pytest.mark.parametrize(
@@ -33,10 +33,10 @@ def test_shard_policy(num_files, num_pipelines, expected):
     assert data.choose_shard_policy(num_files, num_pipelines) is expected
 
 
-def test_training_batches_have_the_model_inputs_and_an_int_label(transformed, feature_spec):
+def test_training_batches_have_the_model_inputs_and_an_int_label(transformed, transform):
     import tensorflow_transform as tft
 
-    dataset = data.make_dataset(transformed.train_files, feature_spec, batch_size=32, training=True)
+    dataset = data.make_dataset(transformed.train_files, transform, batch_size=32, training=True)
     batch_features, labels = next(iter(dataset))
     sizes = data.vocabulary_sizes(tft.TFTransformOutput(transformed.transform_output), taxi_task())
     assert set(batch_features) == {item.name for item in model.model_inputs(taxi_task(), sizes)}
@@ -46,10 +46,10 @@ def test_training_batches_have_the_model_inputs_and_an_int_label(transformed, fe
     assert features.LABEL_KEY not in batch_features
 
 
-def test_training_repeats_and_evaluation_is_one_ordered_pass(transformed, feature_spec):
-    train = data.make_dataset(transformed.train_files, feature_spec, batch_size=500, training=True)
+def test_training_repeats_and_evaluation_is_one_ordered_pass(transformed, transform):
+    train = data.make_dataset(transformed.train_files, transform, batch_size=500, training=True)
     assert sum(1 for _ in train.take(20)) == 20  # 10 000 examples from 6 000: it repeats
-    evaluation = data.make_dataset(transformed.eval_files, feature_spec, batch_size=300, training=False)
+    evaluation = data.make_dataset(transformed.eval_files, transform, batch_size=300, training=False)
     sizes = [int(labels.shape[0]) for _, labels in evaluation]
     assert sum(sizes) == 2000 and sizes[-1] == 2000 % 300
     again = [labels.numpy().tolist() for _, labels in evaluation]
@@ -77,9 +77,12 @@ def numbered_files(tmp_path_factory) -> list[str]:
 def test_input_pipelines_split_the_data_without_overlap(numbered_files, num_pipelines):
     spec = {features.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64), "x_xf": tf.io.FixedLenFeature([], tf.float32)}
 
+    def parse(batch):  # the records are already the model's inputs
+        return tf.io.parse_example(batch, spec)
+
     def ids(pipeline_id):
         context = tf.distribute.InputContext(num_pipelines, pipeline_id, num_pipelines)
-        dataset = data.make_dataset(numbered_files, spec, 10 * num_pipelines, False, context)
+        dataset = data.make_dataset(numbered_files, parse, 10 * num_pipelines, False, context)
         return [int(value) for _, labels in dataset for value in labels.numpy()]
 
     per_pipeline = [ids(i) for i in range(num_pipelines)]
@@ -93,18 +96,16 @@ def test_input_pipelines_split_the_data_without_overlap(numbered_files, num_pipe
     assert min(len(values) for values in per_pipeline) > 2000 / num_pipelines * 0.8
 
 
-def test_per_replica_batch_is_the_global_batch_split(transformed, feature_spec):
+def test_per_replica_batch_is_the_global_batch_split(transformed, transform):
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=2)
-    dataset = data.make_dataset(
-        transformed.train_files, feature_spec, batch_size=64, training=True, input_context=context
-    )
+    dataset = data.make_dataset(transformed.train_files, transform, batch_size=64, training=True, input_context=context)
     _, labels = next(iter(dataset))
     assert tuple(labels.shape) == (32,)
 
 
-def test_no_matching_files_is_named(tmp_path, feature_spec):
+def test_no_matching_files_is_named(tmp_path, transform):
     with pytest.raises(FileNotFoundError, match="no input files match"):
-        data.make_dataset([str(tmp_path / "nothing*")], feature_spec, 8, training=False)
+        data.make_dataset([str(tmp_path / "nothing*")], transform, 8, training=False)
 
 
 def test_count_examples_counts_every_record_of_the_split(transformed):

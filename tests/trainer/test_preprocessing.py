@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from tests.conftest import serialized_examples, taxi_task
-from trainer import features, model
+from trainer import data, features, model
 from trainer.preprocessing import MISSING_TOKEN, preprocessing_fn
 from trainer.settings import TaskSettings
 
@@ -95,12 +95,12 @@ def test_missing_category_is_its_own_token_not_the_oov_bucket(transform_output):
     assert ids[0] != ids[2]
 
 
-def test_numerics_are_scaled_on_the_training_split(transformed):
+def test_numerics_are_scaled_on_the_training_split(transformed, transform_output):
     files = tf.io.gfile.glob(transformed.train_files)
-    spec = {features.transformed_name("fare"): tf.io.FixedLenFeature([], tf.float32)}
+    transform = data.transformer(transform_output)
     fares = np.concatenate(
         [
-            tf.io.parse_example(batch, spec)[features.transformed_name("fare")].numpy()
+            transform(batch)[features.transformed_name("fare")].numpy()
             for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(1000)
         ]
     )
