@@ -36,8 +36,10 @@ __all__ = [
 # Parameters: the window's size, and the input pattern with {SPAN} (the driver resolves input_config's).
 WINDOW_SPANS_KEY = "window_spans"
 WINDOW_PATTERN_KEY = "window_pattern"
-# Compressed input bytes per output shard (~0.6M rows of the sample): a shard is one Beam group, held in memory.
+# Compressed input bytes per output shard (~0.6M rows of the sample): a shard is ordered in memory.
 _SHARD_INPUT_BYTES = 32 << 20
+# Where the batched import spills records between reading and writing (batched.py), under the output.
+_SPILL_DIR = ".spill"
 # Custom properties of the Examples artifact: the spans read (newest first), and each split's identity.
 WINDOW_PROPERTY = "window_spans"
 IDENTITIES_PROPERTY = "split_identities"
@@ -205,12 +207,18 @@ class TFRecordExecutor(_WindowMixin, import_executor.Executor):
         num_shards = max(1, math.ceil(sum(fileio.stat(path).length for path in files) / _SHARD_INPUT_BYTES))
         for uri in split_uris.values():
             fileio.makedirs(uri)
-        with self._make_beam_pipeline() as pipeline:
-            _ = (
-                pipeline
-                | "Files" >> beam.Create([(part_names, path) for part_names, paths in sources for path in paths])
-                | "ImportAndSplit" >> batched.ImportAndSplit(buckets, split_uris, num_shards)
-            )
+        # Beside the splits, on the same storage (shared by every worker of a cluster runner); gone afterwards.
+        spill_dir = os.path.join(self._examples.uri, _SPILL_DIR)
+        fileio.makedirs(spill_dir)
+        try:
+            with self._make_beam_pipeline() as pipeline:
+                _ = (
+                    pipeline
+                    | "Files" >> beam.Create([(part_names, path) for part_names, paths in sources for path in paths])
+                    | "ImportAndSplit" >> batched.ImportAndSplit(buckets, split_uris, num_shards, spill_dir)
+                )
+        finally:
+            fileio.rmtree(spill_dir)
         for uri in split_uris.values():
             if not fileio.listdir(uri):
                 with fileio.open(os.path.join(uri, batched.empty_split_file()), "wb") as empty:

@@ -57,11 +57,13 @@ def _run(tmp_path, sources, split_names, num_shards):
     uris = {name: str(tmp_path / "out" / f"Split-{name}") for name in split_names}
     for uri in uris.values():
         os.makedirs(uri, exist_ok=True)
+    spill = tmp_path / "spill"
+    spill.mkdir()
     with TestPipeline() as pipeline:
         counts = (
             pipeline
             | beam.Create(sources)
-            | batched.ImportAndSplit(BUCKETS, uris, num_shards)
+            | batched.ImportAndSplit(BUCKETS, uris, num_shards, str(spill))
             | beam.CombinePerKey(sum)
         )
         assert_that(counts, equal_to(list(_expected_counts(sources).items())))
@@ -108,6 +110,29 @@ def test_every_record_lands_once_in_tfxs_split_and_shard_files(tmp_path, two_spa
         positions = [position[record] for record in records]
         ascending = sum(a < b for a, b in itertools.pairwise(positions))
         assert 0.4 < ascending / (len(positions) - 1) < 0.6
+
+
+def test_only_spill_file_names_are_grouped_and_the_files_hold_every_record(tmp_path, two_spans):
+    # What Beam groups is what the in-memory runner holds: names of files, not records.
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with TestPipeline() as pipeline:
+        grouped = pipeline | beam.Create(two_spans) | beam.ParDo(batched._ReadAndSpill(BUCKETS, 3, str(spill)))
+        _ = grouped | beam.Map(_check_spill_element)
+    spilled: dict[tuple[str, int], list[bytes]] = {}
+    for path in spill.iterdir():
+        name, shard, _ = path.name.rsplit("-", 2)
+        spilled.setdefault((name, int(shard)), []).extend(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+    counts = _expected_counts(two_spans)
+    assert {name: sum(len(r) for (n, _), r in spilled.items() if n == name) for name in counts} == counts
+    for (_, shard), records in spilled.items():
+        assert all(int.from_bytes(hashlib.sha256(record).digest()[:8], "big") % 3 == shard for record in records)
+
+
+def _check_spill_element(element):
+    (name, shard), path = element
+    assert isinstance(path, str) and os.path.basename(path).startswith(f"{name}-{shard:05d}-"), element
+    assert os.path.getsize(path) > 0, element
 
 
 def test_a_rerun_writes_the_same_bytes(tmp_path, two_spans):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import tensorflow as tf
@@ -129,6 +130,8 @@ def test_the_executor_writes_the_window_as_splits_and_records_it(windowed_run):
     identities = json.loads(examples.get_string_custom_property(IDENTITIES_PROPERTY))
     assert set(identities) == set(artifact_utils.decode_split_names(examples.split_names))
     assert identities["older1_train"].startswith("span-2-") and identities["train"].startswith("span-3-")
+    # The import's spill files (components/example_gen/batched.py) are gone: only the splits remain.
+    assert sorted(os.listdir(examples.uri)) == sorted(f"Split-{name}" for name in identities)
 
 
 def test_transform_keys_each_split_by_its_identity(windowed_run):
