@@ -101,7 +101,9 @@ class _ReadAndSpill(beam.DoFn):
 
     def process(self, source: tuple[Sequence[str], str]) -> None:
         names, path = source
-        for batch in _read_batches(path):
+        for index, batch in enumerate(_read_batches(path)):
+            if index == 0 and len(batch):
+                _check_example(batch[0], path)
             for record in batch:
                 digest = hashlib.sha256(record).digest()
                 # The shard from the digest's leading bytes: independent of the split's remainder.
@@ -142,6 +144,14 @@ class _WriteShard(beam.DoFn):
                 writer.write(record)
         tf.io.gfile.rename(partial, path, overwrite=True)
         yield name, len(records)
+
+
+def _check_example(record: bytes, path: str) -> None:
+    """Fails unless the record is a serialized tf.Example (ExampleGen's caller then names the file and why)."""
+    try:
+        tf.train.Example.FromString(record)
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise ValueError(f"{path}: its first record is not a serialized tf.Example") from error
 
 
 def _read_batches(paths: str | list[str]) -> Iterator:

@@ -160,16 +160,13 @@ def _raise_for(bad: list[tuple[str, str]]) -> None:
 
 
 def _diagnosed(do, input_format: str, exec_properties: dict) -> None:
-    """Runs TFX's Do, naming the input files that cannot be read.
+    """Runs an ExampleGen's work, naming the input files that cannot be read.
 
-    TFRecord files are checked first: Beam's reader stops silently at the cut
-    of a truncated gzip file, so ExampleGen would ingest part of it as if it
-    were whole. A CSV file is only read again when ExampleGen fails.
+    The files are only read again when it fails. TFRecord input is imported
+    by TensorFlow's reader (batched.py), which fails at the cut of a
+    truncated file (Beam's reader stopped there silently, ingesting part of
+    the file as if it were whole) and checks each file's first record.
     """
-    if input_format == "tfrecord":
-        bad = diagnose.unreadable_files(input_files(exec_properties), input_format)
-        if bad:
-            _raise_for(bad)
     try:
         do()
     except Exception as error:

@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components.example_gen import window
+from components.example_gen import InputFileError, diagnose, window
 from components.example_gen.executor import IDENTITIES_PROPERTY, WINDOW_PROPERTY, TFRecordExecutor
 from components.transform.executor import dataset_identities
 
@@ -132,6 +132,32 @@ def test_the_executor_writes_the_window_as_splits_and_records_it(windowed_run):
     assert identities["older1_train"].startswith("span-2-") and identities["train"].startswith("span-3-")
     # The import's spill files (components/example_gen/batched.py) are gone: only the splits remain.
     assert sorted(os.listdir(examples.uri)) == sorted(f"Split-{name}" for name in identities)
+
+
+def test_a_good_window_is_read_once_and_a_bad_file_is_named(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _span(data, 1, range(50))
+    _span(data, 2, range(100, 150))
+
+    def never(*args, **kwargs):
+        raise AssertionError("the input files were read a second time")
+
+    # A good window: the import reads every file once; the per-file diagnosis only runs after a failure.
+    with monkeypatch.context() as patch:
+        patch.setattr(diagnose, "unreadable_files", never)
+        examples = _run_window(data, tmp_path / "good", span=2, window_spans=2)
+    assert sorted(_values(examples, "older1_train") + _values(examples, "older1_eval")) == list(range(50))
+
+    whole = (data / "span-1" / "part.tfrecord.gz").read_bytes()
+    (data / "span-1" / "part.tfrecord.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputFileError, match=r"span-1/part\.tfrecord\.gz: truncated after \d+ records"):
+        _run_window(data, tmp_path / "truncated", span=2, window_spans=2)
+
+    (data / "span-1" / "part.tfrecord.gz").unlink()
+    with tf.io.TFRecordWriter(str(data / "span-1" / "part.tfrecord.gz"), options="GZIP") as writer:
+        writer.write(b"\xff\xfe not a protocol buffer")
+    with pytest.raises(InputFileError, match=r"its first record is not a serialized tf\.Example"):
+        _run_window(data, tmp_path / "not_examples", span=2, window_spans=2)
 
 
 def test_transform_keys_each_split_by_its_identity(windowed_run):
