@@ -114,6 +114,9 @@ class TuningSettings(_Settings):
         with epochs_per_trial, the most steps a trial may take.
       epochs_per_trial: Passes over the training split per trial; the steps
         follow the split's size, capped at steps_per_trial. Unset: steps_per_trial.
+      validation_examples: The most eval examples each trial is scored on:
+        the first ones of the eval split (rounded up to whole eval batches);
+        None scores every trial on the whole split.
       num_workers: Tuners sharing one chief oracle, started by the launcher
         (1: the stock sequential search in the pipeline's process).
     """
@@ -123,11 +126,18 @@ class TuningSettings(_Settings):
     max_trials: int = pydantic.Field(ge=1)
     steps_per_trial: int = pydantic.Field(ge=1)
     epochs_per_trial: float | None = pydantic.Field(default=None, gt=0)
+    validation_examples: int | None = pydantic.Field(default=100_000, ge=1)
     num_workers: int = pydantic.Field(default=1, ge=1)
 
     def steps_for(self, num_examples: int, batch_size: int) -> int:
         """Training steps of one trial on `num_examples` examples: epochs_per_trial's worth, at most steps_per_trial."""
         return _steps(self.steps_per_trial, self.epochs_per_trial, num_examples, batch_size)
+
+    def validation_batches(self, eval_batch_size: int) -> int | None:
+        """Eval batches a trial is scored on; None for the whole eval split."""
+        if self.validation_examples is None:
+            return None
+        return -(-self.validation_examples // eval_batch_size)
 
 
 class FeatureOverride(_Settings):

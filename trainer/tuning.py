@@ -130,9 +130,14 @@ def tuner_fn(fn_args):
             tuning.steps_per_trial,
         )
     tuner = build_tuner(tuning, inputs, head, fn_args.working_dir, training.seed)
+    validation = data.make_dataset(fn_args.eval_files, transform, training.eval_batch_size, False)
+    batches = tuning.validation_batches(training.eval_batch_size)
+    if batches is not None:
+        # Every trial scores on the same examples: the eval split is read in its stored order.
+        validation = validation.take(batches)
     fit_kwargs = {
         "x": data.make_dataset(fn_args.train_files, transform, training.batch_size, True, seed=training.seed),
-        "validation_data": data.make_dataset(fn_args.eval_files, transform, training.eval_batch_size, False),
+        "validation_data": validation,
         "steps_per_epoch": steps,
         "epochs": 1,
         "callbacks": [keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.working_dir, TENSORBOARD_DIR))],

@@ -17,10 +17,10 @@ from trainer.hyperparameters import Hyperparameters
 from trainer.settings import SETTINGS_KEY, BatchSettings, TuningSettings
 
 
-def _fn_args(transformed, working_dir, algorithm="random", max_trials=2, steps_per_trial=30, epochs_per_trial=None):
+def _fn_args(transformed, working_dir, algorithm="random", max_trials=2, steps_per_trial=30, **settings):
     training = BatchSettings(batch_size=128)
     tuning_settings = TuningSettings(
-        algorithm=algorithm, max_trials=max_trials, steps_per_trial=steps_per_trial, epochs_per_trial=epochs_per_trial
+        algorithm=algorithm, max_trials=max_trials, steps_per_trial=steps_per_trial, **settings
     )
     return types.SimpleNamespace(
         custom_config={
@@ -54,6 +54,22 @@ def searched(transformed, tmp_path_factory):
 def test_epochs_per_trial_set_the_trial_steps_from_the_training_split(transformed, tmp_path, epochs, cap, expected):
     result = tuning.tuner_fn(_fn_args(transformed, tmp_path, steps_per_trial=cap, epochs_per_trial=epochs))
     assert result.fit_kwargs["steps_per_epoch"] == expected
+
+
+@pytest.mark.parametrize(
+    ("validation_examples", "expected"),
+    [
+        (None, 2000),  # the whole eval split
+        (1000, 1024),  # 2 batches of 512: rounded up to whole batches
+        (100_000, 2000),  # a cap above the split's size reads it all
+    ],
+)
+def test_trials_are_scored_on_at_most_validation_examples(transformed, tmp_path, validation_examples, expected):
+    result = tuning.tuner_fn(_fn_args(transformed, tmp_path, validation_examples=validation_examples))
+    labels = [batch_labels for _, batch_labels in result.fit_kwargs["validation_data"]]
+    assert sum(int(batch.shape[0]) for batch in labels) == expected
+    again = [batch_labels for _, batch_labels in result.fit_kwargs["validation_data"]]
+    assert [b.numpy().tolist() for b in again] == [b.numpy().tolist() for b in labels], "the same examples each trial"
 
 
 def test_default_search_point_is_a_valid_hyperparameter_set():
