@@ -41,7 +41,7 @@ def _statistics(rows, types, folder: str, index: int):
     path = os.path.join(folder, f"span-{index}.tfrecord.gz")
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for row in rows:
-            writer.write(sample_data.to_example(row, types).SerializeToString())
+            writer.write(sample_data.serialize(row, types))
     return tfdv.generate_statistics_from_tfrecord(data_location=path)
 
 

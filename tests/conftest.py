@@ -116,10 +116,7 @@ class Transformed:
 def serialized_examples(rows, drop=()) -> list[bytes]:
     """Raw serialized tf.Examples of CSV rows, without the columns in `drop`."""
     types = sample_data.column_types(str(SCHEMA_PATH))
-    return [
-        sample_data.to_example({k: v for k, v in row.items() if k not in drop}, types).SerializeToString()
-        for row in rows
-    ]
+    return [sample_data.serialize({k: v for k, v in row.items() if k not in drop}, types) for row in rows]
 
 
 @pytest.fixture(scope="session")

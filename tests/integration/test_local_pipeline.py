@@ -116,9 +116,7 @@ def test_run_trains_blesses_and_pushes_a_model_that_serves_raw_examples(good_run
     loaded = tf.saved_model.load(str(version))
     rows = sample_rows[:50]
     types = sample_data.column_types(str(SCHEMA_PATH))
-    requests = [
-        sample_data.to_example({k: v for k, v in row.items() if k != "tips"}, types).SerializeToString() for row in rows
-    ]
+    requests = [sample_data.serialize({k: v for k, v in row.items() if k != "tips"}, types) for row in rows]
     probabilities = loaded.signatures["serving_default"](examples=tf.constant(requests))["probabilities"].numpy()
     assert probabilities.shape == (50,) and ((probabilities >= 0) & (probabilities <= 1)).all()
     labels = [_big_tipper(float(row["tips"]), float(row["fare"])) for row in rows]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
@@ -44,6 +47,27 @@ def test_to_example_types_values_and_drops_empty_cells(types):
     assert list(feature["trip_seconds"].int64_list.value) == [300]
     assert list(feature["payment_type"].bytes_list.value) == [b"Cash"]
     assert "company" not in feature
+
+
+def test_a_row_is_the_same_bytes_in_every_process():
+    # Each process hashes strings with its own seed; protobuf's default map order followed it.
+    script = (
+        "import hashlib, sys; from pipelines import sample_data; from tests.conftest import SCHEMA_PATH; "
+        "types = sample_data.column_types(str(SCHEMA_PATH)); rows = sample_data.read_rows()[:200]; "
+        "sys.stdout.write(hashlib.sha256(b''.join(sample_data.serialize(r, types) for r in rows)).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(digests) == 1, digests
 
 
 def test_to_example_names_the_bad_column(types):
