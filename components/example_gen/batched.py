@@ -36,6 +36,8 @@ import tensorflow as tf
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
+from components.example_gen import diagnose
+
 __all__ = ["ImportAndSplit", "empty_split_file", "partition_of", "shard_file_name"]
 
 # Records TensorFlow reads per batch: one Beam element per (split, shard) per batch.
@@ -102,8 +104,9 @@ class _ReadAndSpill(beam.DoFn):
     def process(self, source: tuple[Sequence[str], str]) -> None:
         names, path = source
         for index, batch in enumerate(_read_batches(path)):
-            if index == 0 and len(batch):
-                _check_example(batch[0], path)
+            if index == 0 and len(batch) and not diagnose.is_example(batch[0]):
+                # ExampleGen's caller then reads the files again to name every bad one and why.
+                raise ValueError(f"{path}: {diagnose.NOT_AN_EXAMPLE}")
             for record in batch:
                 digest = hashlib.sha256(record).digest()
                 # The shard from the digest's leading bytes: independent of the split's remainder.
@@ -144,14 +147,6 @@ class _WriteShard(beam.DoFn):
                 writer.write(record)
         tf.io.gfile.rename(partial, path, overwrite=True)
         yield name, len(records)
-
-
-def _check_example(record: bytes, path: str) -> None:
-    """Fails unless the record is a serialized tf.Example (ExampleGen's caller then names the file and why)."""
-    try:
-        tf.train.Example.FromString(record)
-    except Exception as error:  # protobuf's DecodeError and friends
-        raise ValueError(f"{path}: its first record is not a serialized tf.Example") from error
 
 
 def _read_batches(paths: str | list[str]) -> Iterator:

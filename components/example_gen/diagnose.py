@@ -15,7 +15,9 @@ import os
 import re
 from collections.abc import Iterable
 
-__all__ = ["csv_problem", "tfrecord_problem", "unreadable_files"]
+__all__ = ["NOT_AN_EXAMPLE", "csv_problem", "is_example", "tfrecord_problem", "unreadable_files"]
+
+NOT_AN_EXAMPLE = "its first record is not a serialized tf.Example"
 
 _TF_MESSAGE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$")
 
@@ -23,6 +25,17 @@ _TF_MESSAGE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$")
 # Records read per step of the whole-file pass: one Python step per record made
 # the check of 1.5M records take a minute; batched, it reads at TensorFlow's speed.
 _CHECK_BATCH = 65536
+
+
+def is_example(record: bytes) -> bool:
+    """Whether a record parses as a serialized tf.Example (the check ExampleGen makes of each file's first record)."""
+    import tensorflow as tf
+
+    try:
+        tf.train.Example.FromString(record)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+        return False
+    return True
 
 
 def tfrecord_problem(path: str) -> str | None:
@@ -38,10 +51,8 @@ def tfrecord_problem(path: str) -> str | None:
     dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if compressed else "")
     try:
         for record in dataset.take(1):
-            try:
-                tf.train.Example.FromString(record.numpy())
-            except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
-                return "its first record is not a serialized tf.Example"
+            if not is_example(record.numpy()):
+                return NOT_AN_EXAMPLE
         for _ in dataset.batch(_CHECK_BATCH):
             pass
     except tf.errors.OpError:
