@@ -102,3 +102,36 @@ def test_each_component_running_our_code_carries_its_code_version(make):
         assert len(_custom_config(_component(config, component_id))["code_version"]) == 16, component_id
     for component_id in (pipeline_lib.EXAMPLE_GEN_ID, pipeline_lib.VALIDATION_GATE_ID, pipeline_lib.EVALUATOR_ID):
         assert len(_component(config, component_id).exec_properties["code_version"]) == 16, component_id
+
+
+def _no_sdist():
+    raise AssertionError("TFX built an sdist of itself for the Beam workers")
+
+
+def test_beam_components_build_no_tfx_sdist(make, monkeypatch):
+    from tfx.utils import dependency_utils
+
+    from components.statistics_gen import executor as statistics_gen_executor
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", _no_sdist)
+    config = make()
+    with pytest.raises(AssertionError, match="sdist"):  # what the configured flags alone would do
+        dependency_utils.make_beam_dependency_flags(list(config.beam.args))
+    args = pipeline_lib.beam_pipeline_args(config)
+    assert args == [*config.beam.args, f"--sdk_container_image={pipeline_lib.PIPELINE_IMAGE}"]
+    assert pipeline_lib.create_pipeline(config).beam_pipeline_args == args
+    context = statistics_gen_executor.Executor.Context(beam_pipeline_args=args, tmp_dir="unused", unique_id="1")
+    statistics_gen_executor.Executor(context)  # a real Beam executor: builds nothing
+
+
+@pytest.mark.parametrize(
+    "dependency", ["--setup_file=./setup.py", "--sdk_container_image=registry/x:1", "--extra_package=dist/a.tar.gz"]
+)
+def test_a_configured_beam_dependency_is_kept_as_it_is(make, dependency):
+    config = make(f"beam.args=[--runner=DataflowRunner, {dependency}]")
+    assert pipeline_lib.beam_pipeline_args(config) == ["--runner=DataflowRunner", dependency]
+
+
+def test_the_workers_image_is_kubeflows_when_configured(make):
+    config = make("kubeflow.image=registry.example/tfx-pipeline:1.2")
+    assert pipeline_lib.beam_pipeline_args(config)[-1] == "--sdk_container_image=registry.example/tfx-pipeline:1.2"
