@@ -56,6 +56,10 @@ class TrainingSettings(_Settings):
       eval_batch_size: Batch size of the evaluation pass over the eval split.
       checkpoint_every_steps: Steps between checkpoints; at most this much work is lost on a crash.
       log_every_steps: Steps between TensorBoard scalars.
+      steps_per_execution: Training steps run in one call of the training
+        graph (a loop inside it), as Keras' `steps_per_execution`: fewer
+        round trips from Python for small models. A call never crosses a log
+        or checkpoint step, so the same steps are logged and saved.
       strategy: auto, default, mirrored, multi_worker or tpu (see trainer/strategy.py).
       tpu_address: TPU name, 'local' on a TPU VM, or grpc://host:port; for strategy tpu.
       seed: Seed for weights and shuffling.
@@ -73,6 +77,7 @@ class TrainingSettings(_Settings):
     eval_batch_size: int = pydantic.Field(default=512, ge=1)
     checkpoint_every_steps: int = pydantic.Field(default=100, ge=1)
     log_every_steps: int = pydantic.Field(default=50, ge=1)
+    steps_per_execution: int = pydantic.Field(default=10, ge=1)
     strategy: Literal["auto", "default", "mirrored", "multi_worker", "tpu"] = "auto"
     tpu_address: str | None = None
     seed: int = 42

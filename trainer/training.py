@@ -28,9 +28,9 @@ from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 from trainer.strategy import ClusterRole
 
-__all__ = ["EvalMetrics", "TrainingLoop", "TrainingResult", "scratch_dir"]
+__all__ = ["EvalMetrics", "TrainingLoop", "TrainingResult", "scratch_dir", "steps_to_run"]
 
-# A hook called after every step with the step number; tests use it to interrupt training.
+# A hook called for every step with its number, after the call that ran it; tests use it to interrupt training.
 StepHook = Callable[[int], None]
 DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
 
@@ -52,6 +52,13 @@ class TrainingResult:
     resumed_from_step: int
     num_replicas: int
     examples_per_second: float
+
+
+def steps_to_run(step: int, settings: TrainingSettings) -> int:
+    """Steps for the next graph call from `step`: at most steps_per_execution, ending on the next log or
+    checkpoint step or the last one, so those steps are logged and saved as if run one by one."""
+    boundaries = [(step // every + 1) * every for every in (settings.log_every_steps, settings.checkpoint_every_steps)]
+    return min(settings.steps_per_execution, *(boundary - step for boundary in boundaries), settings.train_steps - step)
 
 
 def scratch_dir(shared_dir: str, role: ClusterRole) -> str:
@@ -120,7 +127,7 @@ class TrainingLoop:
         Args:
           dataset_fn: Builds one input pipeline's dataset from its InputContext.
           log_dir: Where the chief writes TensorBoard scalars.
-          on_step: Called after each step with the step number.
+          on_step: Called for each step with its number, after the graph call that ran it.
         """
         resumed_from = self.restore()
         if resumed_from:
@@ -135,13 +142,15 @@ class TrainingLoop:
         manager = tf.train.CheckpointManager(
             self._checkpoint, scratch_dir(self.checkpoint_dir, self.role), max_to_keep=3
         )
-        train_step = self._make_train_step()
+        train_steps = self._make_train_steps()
         window_start, window_steps, total_time, total_steps = time.perf_counter(), 0, 0.0, 0
+        step = int(self.step.numpy())
         with self._summary_writer(log_dir).as_default():
-            while int(self.step.numpy()) < self.settings.train_steps:
-                loss = train_step(iterator)
+            while step < self.settings.train_steps:
+                count = steps_to_run(step, self.settings)
+                loss = train_steps(iterator, tf.constant(count, tf.int32))
                 step = int(self.step.numpy())
-                window_steps += 1
+                window_steps += count
                 if step % self.settings.log_every_steps == 0 or step == self.settings.train_steps:
                     elapsed = time.perf_counter() - window_start
                     rate = window_steps * self.settings.batch_size / elapsed
@@ -151,7 +160,8 @@ class TrainingLoop:
                 if step % self.settings.checkpoint_every_steps == 0 or step == self.settings.train_steps:
                     self._save(manager, step)
                 if on_step:
-                    on_step(step)
+                    for done in range(step - count + 1, step + 1):
+                        on_step(done)
         rate = total_steps * self.settings.batch_size / total_time if total_time else 0.0
         return TrainingResult(int(self.step.numpy()), resumed_from, self.strategy.num_replicas_in_sync, rate)
 
@@ -176,7 +186,7 @@ class TrainingLoop:
                     tf.summary.scalar(name, value, step=step)
         return result
 
-    def _make_train_step(self) -> Callable[[Iterator], tf.Tensor]:
+    def _make_train_steps(self) -> Callable[[Iterator, tf.Tensor], tf.Tensor]:
         global_batch = self.settings.batch_size
 
         def replica_step(features, labels):
@@ -193,7 +203,6 @@ class TrainingLoop:
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
             return loss, labels, outputs
 
-        @tf.function
         def train_step(iterator):
             features, labels = next(iterator)
             loss, labels, outputs = self.strategy.run(replica_step, args=(features, labels))
@@ -203,7 +212,15 @@ class TrainingLoop:
             self.step.assign_add(1)
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
 
-        return train_step
+        @tf.function
+        def train_steps(iterator, count):
+            """`count` steps in one call (a graph loop); returns the last step's loss."""
+            loss = tf.zeros([], tf.float32)
+            for _ in tf.range(count):
+                loss = train_step(iterator)
+            return loss
+
+        return train_steps
 
     def _write_train_scalars(self, step: int, loss: float, examples_per_second: float) -> None:
         tf.summary.scalar("loss", loss, step=step)

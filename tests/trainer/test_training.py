@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import serialized_examples, taxi_task
-from trainer import export, task
+from trainer import export, task, training
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 
@@ -168,3 +168,38 @@ def test_train_epochs_sets_the_steps_from_the_size_of_the_training_split(transfo
     steps_run = []
     report = task.run_training(job, on_step=steps_run.append)
     assert report.training.final_step == math.ceil(0.5 * 6000 / 128) == len(steps_run)
+
+
+@pytest.mark.parametrize(
+    ("step", "settings", "expected"),
+    [
+        (0, {}, 10),  # steps_per_execution
+        (45, {}, 5),  # up to the log step 50
+        (95, {"log_every_steps": 1000}, 5),  # up to the checkpoint step 100
+        (296, {}, 4),  # up to the last step
+        (0, {"steps_per_execution": 1}, 1),
+        (7, {"steps_per_execution": 64, "log_every_steps": 1000, "checkpoint_every_steps": 1000}, 64),
+    ],
+)
+def test_a_graph_call_runs_up_to_the_next_log_or_checkpoint_step(step, settings, expected):
+    values = {"train_steps": 300, "batch_size": 128, "checkpoint_every_steps": 100, "log_every_steps": 50, **settings}
+    assert training.steps_to_run(step, TrainingSettings(**values)) == expected
+
+
+def test_steps_per_execution_changes_nothing_but_the_calls(transformed, tmp_path):
+    runs = {}
+    for per_call in (1, 7):
+        dirs = {
+            name: str(tmp_path / str(per_call) / name)
+            for name in ("serving_model_dir", "model_run_dir", "checkpoint_root")
+        }
+        steps_run = []
+        report = task.run_training(
+            _job(transformed, dirs, train_steps=120, steps_per_execution=per_call), on_step=steps_run.append
+        )
+        runs[per_call] = report, steps_run, _scalar_tags(os.path.join(dirs["model_run_dir"], "train"))
+    (one_report, one_steps, one_scalars), (seven_report, seven_steps, seven_scalars) = runs[1], runs[7]
+    assert one_steps == seven_steps == list(range(1, 121))
+    assert len(seven_scalars["loss"]) == len(one_scalars["loss"]) == 120 // 50 + 1  # steps 50, 100 and the last
+    assert seven_scalars["loss"] == pytest.approx(one_scalars["loss"], rel=1e-5)
+    assert seven_report.eval_metrics.metrics == pytest.approx(one_report.eval_metrics.metrics, rel=1e-5)
