@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 
 import pytest
 import tensorflow as tf
+import tensorflow_data_validation as tfdv
 from tensorflow.core.example import example_pb2
 from tfx.components.statistics_gen import executor as tfx_statistics_gen_executor
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
@@ -92,15 +94,24 @@ def _examples_artifact(root: pathlib.Path, splits: dict[str, list[bytes]]) -> st
     return examples
 
 
-def _run_executor(root: pathlib.Path, splits: dict[str, list[bytes]]) -> pathlib.Path:
+def _run_executor(root: pathlib.Path, splits: dict[str, list[bytes]], executor=Executor, **properties) -> pathlib.Path:
     statistics = standard_artifacts.ExampleStatistics()
     statistics.uri = str(root / "statistics")
-    Executor().Do(
-        {standard_component_specs.EXAMPLES_KEY: [_examples_artifact(root, splits)]},
+    examples = root / "examples"
+    artifact = _examples_artifact(root, splits) if not examples.exists() else _existing_examples(root, list(splits))
+    executor().Do(
+        {standard_component_specs.EXAMPLES_KEY: [artifact]},
         {standard_component_specs.STATISTICS_KEY: [statistics]},
-        {},
+        properties,
     )
     return pathlib.Path(statistics.uri)
+
+
+def _existing_examples(root: pathlib.Path, splits: list[str]) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = str(root / "examples")
+    examples.split_names = artifact_utils.encode_split_names(splits)
+    return examples
 
 
 def _trips(num_trips: int) -> list[bytes]:
@@ -109,10 +120,40 @@ def _trips(num_trips: int) -> list[bytes]:
     ]
 
 
-def test_clean_examples_get_statistics_as_with_tfx(tmp_path):
-    statistics_dir = _run_executor(tmp_path, {"train": _trips(200), "eval": _trips(100)})
-    assert (statistics_dir / "Split-train" / "FeatureStats.pb").stat().st_size > 0
-    assert (statistics_dir / "Split-eval" / "FeatureStats.pb").stat().st_size > 0
+def _summary(statistics_file: pathlib.Path) -> dict:
+    """What the gate and SchemaGen read: per feature its type, presence, numeric moments and categories."""
+    (dataset,) = tfdv.load_stats_binary(str(statistics_file)).datasets
+    summary = {"num_examples": dataset.num_examples}
+    for feature in dataset.features:
+        numeric, strings = feature.num_stats, feature.string_stats
+        common = numeric.common_stats if feature.HasField("num_stats") else strings.common_stats
+        summary[feature.path.step[0]] = {
+            "type": feature.type,
+            "non_missing": common.num_non_missing,
+            "missing": common.num_missing,
+            "moments": (round(numeric.mean, 6), round(numeric.std_dev, 6), numeric.min, numeric.max, numeric.num_zeros),
+            "categories": {bucket.value: bucket.frequency for bucket in strings.top_values},
+        }
+    return summary
+
+
+def test_clean_examples_get_the_statistics_tfx_computes(tmp_path):
+    trips = _trips(3000)
+    trips[5] = _example(payment=b"Cash")  # a missing fare
+    ours = _run_executor(tmp_path / "ours", {"train": trips, "eval": _trips(100)})
+    stock = _run_executor(
+        tmp_path / "stock", {"train": trips, "eval": _trips(100)}, tfx_statistics_gen_executor.Executor
+    )
+    for split in ("Split-train", "Split-eval"):
+        assert _summary(ours / split / "FeatureStats.pb") == _summary(stock / split / "FeatureStats.pb")
+    assert _summary(ours / "Split-train" / "FeatureStats.pb")["fare"]["missing"] == 1
+
+
+def test_excluded_splits_get_no_statistics(tmp_path):
+    statistics_dir = _run_executor(
+        tmp_path, {"train": _trips(20), "old": _trips(20)}, exclude_splits=json.dumps(["old"])
+    )
+    assert sorted(path.name for path in statistics_dir.iterdir()) == ["Split-train"]
 
 
 # Beam batches the examples as it likes: the odd value alone in the first
@@ -145,7 +186,7 @@ def test_other_failures_pass_through_unchanged(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(tfx_statistics_gen_executor.Executor, "Do", fail)
+    monkeypatch.setattr(Executor, "_generate", fail)
     with pytest.raises(OSError, match="No space left on device"):
         _run_executor(tmp_path, {"train": _trips(10)})
 
@@ -154,6 +195,6 @@ def test_a_type_failure_the_scan_cannot_explain_is_not_hidden(tmp_path, monkeypa
     def fail(*args, **kwargs):
         raise RuntimeError(ARROW_MERGE_MESSAGE)
 
-    monkeypatch.setattr(tfx_statistics_gen_executor.Executor, "Do", fail)
+    monkeypatch.setattr(Executor, "_generate", fail)
     with pytest.raises(RuntimeError, match="Unable to merge incompatible type"):
         _run_executor(tmp_path, {"train": _trips(10)})
