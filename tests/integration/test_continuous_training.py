@@ -75,6 +75,12 @@ def test_the_retraining_loop_over_four_spans(sample_rows, tmp_path, capsys):
     ]
     report = json.loads((model_run / "training_report.json").read_text())
     assert report["warm_start"].startswith("warm start from the served model"), report["warm_start"]
+    # Transform's analyzer cache holds the window's training splits keyed by span, not by this run's paths.
+    cache = pathlib.Path(config.pipeline.root, "analyzer_cache")
+    assert sorted(entry.name.split("-")[:2] for entry in cache.iterdir() if entry.is_dir()) == [
+        ["span", "1"],
+        ["span", "2"],
+    ], sorted(entry.name for entry in cache.iterdir())
 
     capsys.readouterr()
     assert land_and_retrain(3) == 1
