@@ -75,12 +75,14 @@ def test_the_retraining_loop_over_four_spans(sample_rows, tmp_path, capsys):
     ]
     report = json.loads((model_run / "training_report.json").read_text())
     assert report["warm_start"].startswith("warm start from the served model"), report["warm_start"]
-    # Transform's analyzer cache holds the window's training splits keyed by span, not by this run's paths.
-    cache = pathlib.Path(config.pipeline.root, "analyzer_cache")
-    assert sorted(entry.name.split("-")[:2] for entry in cache.iterdir() if entry.is_dir()) == [
-        ["span", "1"],
-        ["span", "2"],
-    ], sorted(entry.name for entry in cache.iterdir())
+    # Transform's analyzer cache holds what it analysed (span 2's train split, the whole of span 1)
+    # keyed by span and partition (span-<n>-<fingerprint>-<part>-<partition>), not by this run's paths.
+    cache = sorted(entry.name for entry in pathlib.Path(config.pipeline.root, "analyzer_cache").iterdir())
+    assert [(name.split("-")[1], name.split("-")[3]) for name in cache if name.startswith("span-")] == [
+        ("1", "eval"),
+        ("1", "train"),
+        ("2", "train"),
+    ], cache
 
     capsys.readouterr()
     assert land_and_retrain(3) == 1
