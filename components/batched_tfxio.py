@@ -21,6 +21,8 @@ import tensorflow as tf
 from tfx_bsl.coders import example_coder
 from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
 
+from components.example_gen import batched
+
 __all__ = ["DEFAULT_BATCH_SIZE", "BatchedTFExampleRecord"]
 
 # Examples per RecordBatch when the caller asks for no size (Beam's adaptive batching stays under ~1000).
@@ -79,9 +81,7 @@ class _ReadAndDecode(beam.DoFn):
             self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
     def process(self, path: str) -> Iterator[pa.RecordBatch]:
-        compression = "GZIP" if path.endswith(".gz") else ""
-        records = tf.data.TFRecordDataset(path, compression_type=compression).batch(self._batch_size)
-        for batch in records.as_numpy_iterator():
+        for batch in batched.read_batches(path, self._batch_size):
             examples = batch.tolist()
             decoded = self._decoder.DecodeBatch(examples)
             if self._raw_record_column_name is not None:

@@ -38,7 +38,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from components.example_gen import diagnose
 
-__all__ = ["ImportAndSplit", "empty_split_file", "partition_of", "shard_file_name"]
+__all__ = ["ImportAndSplit", "empty_split_file", "partition_of", "read_batches", "shard_file_name"]
 
 # Records TensorFlow reads per batch: one Beam element per (split, shard) per batch.
 _READ_BATCH = 65536
@@ -103,7 +103,7 @@ class _ReadAndSpill(beam.DoFn):
 
     def process(self, source: tuple[Sequence[str], str]) -> None:
         names, path = source
-        for index, batch in enumerate(_read_batches(path)):
+        for index, batch in enumerate(read_batches(path)):
             if index == 0 and len(batch) and not diagnose.is_example(batch[0]):
                 # ExampleGen's caller then reads the files again to name every bad one and why.
                 raise ValueError(f"{path}: {diagnose.NOT_AN_EXAMPLE}")
@@ -136,7 +136,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, element) -> Iterator[tuple[str, int]]:
         (name, shard), spill_files = element
-        records = [record for batch in _read_batches(sorted(spill_files)) for record in batch]
+        records = [record for batch in read_batches(sorted(spill_files)) for record in batch]
         # A fixed pseudo-random order: the input's order is gone, and a re-run writes the same bytes.
         records.sort(key=lambda record: hashlib.sha256(record).digest()[8:])
         path = os.path.join(self._split_uris[name], shard_file_name(shard, self._num_shards))
@@ -149,8 +149,8 @@ class _WriteShard(beam.DoFn):
         yield name, len(records)
 
 
-def _read_batches(paths: str | list[str]) -> Iterator:
-    """Batches of records from TFRecord files; as TFX's reader, gzip when the name ends in .gz."""
+def read_batches(paths: str | list[str], batch_size: int = _READ_BATCH) -> Iterator:
+    """Batches of records (numpy arrays of bytes) from TFRecord files; gzip when the name ends in .gz, as TFX reads."""
     paths = [paths] if isinstance(paths, str) else paths
     dataset = tf.data.TFRecordDataset(paths, compression_type="GZIP" if paths[0].endswith(".gz") else "")
-    return dataset.batch(_READ_BATCH).as_numpy_iterator()
+    return dataset.batch(batch_size).as_numpy_iterator()
