@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
 import re
 
 import pytest
@@ -65,6 +67,22 @@ def test_runs_as_the_uid_the_manifests_require():
 def test_the_build_context_leaves_out_the_virtualenvs_and_data():
     ignored = (checks.REPO_ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".venv-tools", "data", "outputs", ".git"} <= set(ignored)
+
+
+def test_every_install_into_the_image_compiles_bytecode():
+    # The image sets PYTHONDONTWRITEBYTECODE and its user cannot write to /opt/venv: .pyc files
+    # come from the build or not at all, and without them every pod compiles TensorFlow as it starts.
+    text = DOCKERFILE.read_text()
+    assert "PYTHONDONTWRITEBYTECODE=1" in text
+    installs = re.findall(r"uv pip (?:sync|install) [^\n]*", text)
+    assert len(installs) == 2 and all("--compile-bytecode" in line for line in installs), installs
+
+
+@pytest.mark.parametrize("package", ["tensorflow", "tfx", "apache_beam"])
+def test_the_local_venv_holds_bytecode_for_its_packages(package):
+    # What `make` installs is compiled: a process imports TensorFlow, TFX and Beam from .pyc files.
+    origin = importlib.util.find_spec(package).origin
+    assert pathlib.Path(importlib.util.cache_from_source(origin)).is_file(), f"{origin} has no .pyc"
 
 
 def test_uv_version_has_one_source():
