@@ -57,6 +57,9 @@ def compiled_model(hp: keras_tuner.HyperParameters, inputs: Sequence[ModelInput]
         loss=head.keras_loss(),
         metrics=head.keras_metrics(),
     )
+    # Without a distribution strategy Keras builds the optimizer inside the first trace of its
+    # train function, and tf.function, seeing variables created, traces it again: ~5 s a trial.
+    built.optimizer.build(built.trainable_variables)
     return built
 
 

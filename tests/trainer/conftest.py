@@ -14,3 +14,28 @@ def job_dirs(tmp_path: pathlib.Path) -> dict[str, str]:
         "model_run_dir": str(tmp_path / "model_run"),
         "checkpoint_root": str(tmp_path / "checkpoints"),
     }
+
+
+# Libraries whose code AutoGraph has no reason to convert in ours: converting tf_keras's Layer.__call__
+# and TFT's code under the Transform layer took seconds per dataset.
+UNCONVERTED_LIBRARIES = ("tf_keras", "tensorflow_transform", "keras")
+
+
+@pytest.fixture
+def autograph_conversions(monkeypatch) -> list[str]:
+    """The modules of the functions AutoGraph converts while the test runs.
+
+    Spies on `_convert_actual`, the one place TensorFlow's AutoGraph
+    (tensorflow/python/autograph/impl/api.py) transforms a function, cached or not.
+    """
+    from tensorflow.python.autograph.impl import api
+
+    modules: list[str] = []
+    original = api._convert_actual
+
+    def spy(entity, program_ctx):
+        modules.append(getattr(entity, "__module__", None) or "")
+        return original(entity, program_ctx)
+
+    monkeypatch.setattr(api, "_convert_actual", spy)
+    return modules

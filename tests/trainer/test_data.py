@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import taxi_task
+from tests.trainer.conftest import UNCONVERTED_LIBRARIES
 from trainer import data, features, model
 from trainer.data import ShardPolicy
 from trainer.settings import TrainingSettings
@@ -54,6 +55,14 @@ def test_training_repeats_and_evaluation_is_one_ordered_pass(transformed, transf
     assert sum(sizes) == 2000 and sizes[-1] == 2000 % 300
     again = [labels.numpy().tolist() for _, labels in evaluation]
     assert again == [labels.numpy().tolist() for _, labels in evaluation], "evaluation order must be stable"
+
+
+def test_autograph_leaves_the_transform_layer_alone(transformed, transform, autograph_conversions):
+    dataset = data.make_dataset(transformed.eval_files, transform, batch_size=64, training=False)
+    next(iter(dataset))
+    data.label_moments(transformed.eval_files, transform)
+    assert autograph_conversions, "the spy saw no conversion: it no longer watches AutoGraph"
+    assert not [module for module in autograph_conversions if module.startswith(UNCONVERTED_LIBRARIES)]
 
 
 @pytest.fixture(scope="module")

@@ -78,6 +78,23 @@ def test_default_search_point_is_a_valid_hyperparameter_set():
     assert hparams.learning_rate == 1e-3 and hparams.num_layers == 1
 
 
+def test_a_trial_traces_its_training_step_once(transformed, tmp_path):
+    # Keras builds the optimizer inside the first trace of the train function when no
+    # distribution strategy is set, and tf.function then traces it again: twice per trial.
+    result = tuning.tuner_fn(_fn_args(transformed, tmp_path))
+    built = result.tuner.hypermodel.build(keras_tuner.HyperParameters())
+    traces = []
+    train_step = built.train_step
+
+    def counted(batch):
+        traces.append(batch)
+        return train_step(batch)
+
+    built.train_step = counted
+    built.fit(result.fit_kwargs["x"], steps_per_epoch=3, epochs=1, verbose=0)
+    assert len(traces) == 1
+
+
 def test_search_completes_the_configured_trials(searched):
     tuner, _ = searched
     trials = tuner.oracle.get_best_trials(10)
