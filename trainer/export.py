@@ -19,6 +19,11 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+# Not a Keras to build with (the model is Keras 3): tf_keras's switch for what
+# `tf_keras.models.save_model(..., save_traces=False)` does, for the tf_keras Transform layer TFT
+# hands us. The module is not public, and tf.saved_model.save, which we call, has no such argument.
+from tf_keras.src.saving.legacy.saved_model import utils as tf_keras_saving  # noqa: TID251
+
 from trainer import warm_start
 from trainer.features import TaskSpec
 from trainer.heads import Head
@@ -47,13 +52,14 @@ class _ServingModule(tf.Module):
         self._input_names = tuple(input_names)
         self._head = head
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    # autograph=False, as for the datasets (trainer/data.py): straight-line code.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def serve(self, examples):
         transformed = self.transform_layer(tf.io.parse_example(examples, self._serving_spec))
         outputs = self.model({name: transformed[name] for name in self._input_names}, training=False)
         return self._head.predictions(outputs)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
     def transform_features(self, examples):
         return self.transform_layer(tf.io.parse_example(examples, self._raw_spec))
 
@@ -80,7 +86,11 @@ def export_serving_model(
         SERVING_SIGNATURE: module.serve.get_concrete_function(),
         TRANSFORM_SIGNATURE: module.transform_features.get_concrete_function(),
     }
-    tf.saved_model.save(module, target, signatures=signatures)
+    # The Transform layer is a tf_keras Model: tf.saved_model.save would also trace its call
+    # functions and a default signature for it, with AutoGraph (~7 s here), which nothing loads:
+    # serving, the Evaluator and warm starts use the signatures above or checkpoints.
+    with tf_keras_saving.keras_option_scope(save_traces=False):
+        tf.saved_model.save(module, target, signatures=signatures)
     if not role.is_chief:
         shutil.rmtree(target, ignore_errors=True)
     elif network is not None:

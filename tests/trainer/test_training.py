@@ -13,7 +13,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from tests.conftest import serialized_examples, taxi_task
-from trainer import export, task, training
+from trainer import data, export, features, heads, model, strategy, task, training
 from trainer.hyperparameters import Hyperparameters
 from trainer.settings import TrainingSettings
 
@@ -90,6 +90,26 @@ def test_exported_model_serves_raw_examples_without_the_label(trained, transform
     # The exported graph applies the same transform as training: cash trips never record a tip.
     cash = np.array([row["payment_type"] == "Cash" for row in rows])
     assert probabilities[cash].max() < 0.2 < probabilities[~cash].max()
+
+
+def test_export_traces_without_autograph_and_still_serves(transformed, tmp_path, autograph_conversions):
+    import tensorflow_transform as tft
+
+    transform_output = tft.TFTransformOutput(transformed.transform_output)
+    head = heads.BinaryHead()
+    inputs = model.model_inputs(taxi_task(), data.vocabulary_sizes(transform_output, taxi_task()))
+    role = strategy.ClusterRole(task_type="worker", task_index=0, num_workers=1)
+    built = model.build_model(Hyperparameters(), inputs, head.num_outputs)
+    export.export_serving_model(built, transform_output, taxi_task(), head, str(tmp_path / "serving"), role)
+    # Neither our signatures nor tf_keras's traces of the Transform layer (which nothing loads) go through AutoGraph.
+    assert not [module for module in autograph_conversions if module.startswith(("tf_keras", "tensorflow_transform"))]
+    loaded = tf.saved_model.load(str(tmp_path / "serving"))
+    requests = tf.constant(serialized_examples(transformed.raw_eval_rows[:8], drop=("tips",)))
+    assert loaded.signatures[export.SERVING_SIGNATURE](examples=requests)["probabilities"].shape == (8,)
+    transformed_batch = loaded.signatures[export.TRANSFORM_SIGNATURE](
+        examples=tf.constant(serialized_examples(transformed.raw_eval_rows[:8]))
+    )
+    assert transformed_batch[features.LABEL_KEY].shape == (8,)
 
 
 class _InterruptedError(Exception):
