@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import taxi_task
-from tests.trainer.conftest import UNCONVERTED_LIBRARIES
+from tests.trainer.conftest import UNCONVERTED_IN_DATASETS
 from trainer import data, features, model
 from trainer.data import ShardPolicy
 from trainer.settings import TrainingSettings
@@ -62,7 +62,7 @@ def test_autograph_leaves_the_transform_layer_alone(transformed, transform, auto
     next(iter(dataset))
     data.label_moments(transformed.eval_files, transform)
     assert autograph_conversions, "the spy saw no conversion: it no longer watches AutoGraph"
-    assert not [module for module in autograph_conversions if module.startswith(UNCONVERTED_LIBRARIES)]
+    assert not [module for module in autograph_conversions if module.startswith(UNCONVERTED_IN_DATASETS)]
 
 
 @pytest.fixture(scope="module")
