@@ -5,7 +5,10 @@ parsed and put through the Transform graph here (`transformer`), the same graph
 the exported model applies to serving requests. Files are read in parallel and
 interleaved; records are batched before parsing (one vectorised `parse_example`
 and one graph call per batch instead of one per record); everything is
-prefetched and tuned with AUTOTUNE.
+prefetched and tuned with AUTOTUNE. Files are read in blocks of records
+(`read_records`): tf.data's parallel interleave hands over one element at a
+time between threads, and one record at a time it read 1M records in 26 s
+here, against 1.4 s for a serial read and 1.6 s in blocks.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ __all__ = [
     "class_names",
     "label_moments",
     "make_dataset",
+    "read_records",
     "transformer",
     "vocabularies",
     "vocabulary_sizes",
 ]
 
 _SHUFFLE_BUFFER = 10_000
+# Records a file's reader hands to the parallel interleave at a time (see the module's docstring).
+_READ_BLOCK = 1024
 
 # A batch of serialized raw tf.Examples -> the transformed features, label included.
 Transform = Callable[[tf.Tensor], dict]
@@ -107,12 +113,7 @@ def make_dataset(
         dataset = dataset.shard(num_pipelines, pipeline_id)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed)
-    dataset = dataset.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type="GZIP"),
-        cycle_length=tf.data.AUTOTUNE,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
-    )
+    dataset = read_records(dataset, deterministic=not training)
     if policy is ShardPolicy.RECORDS:
         dataset = dataset.shard(num_pipelines, pipeline_id)
     if training:
@@ -123,6 +124,31 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def read_records(
+    files: Sequence[str] | tf.data.Dataset,
+    compression_type: str = "GZIP",
+    deterministic: bool = True,
+    cycle_length: int = tf.data.AUTOTUNE,
+) -> tf.data.Dataset:
+    """The serialized records of TFRecord files, several files read in parallel, each in blocks of records.
+
+    Args:
+      files: File paths, or a dataset of them (already sharded or shuffled).
+      compression_type: "GZIP" (ExampleGen's output) or "" (plain TFRecords).
+      deterministic: Records in a fixed order (block by block from the open files) rather than as they come.
+      cycle_length: Files open at once; AUTOTUNE lets tf.data choose.
+    """
+    if not isinstance(files, tf.data.Dataset):
+        files = tf.data.Dataset.from_tensor_slices(list(files))
+    blocks = files.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=compression_type).batch(_READ_BLOCK),
+        cycle_length=cycle_length,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    return blocks.unbatch()
 
 
 def _split_label(parsed: dict) -> tuple[dict, tf.Tensor]:
@@ -174,7 +200,7 @@ def _records(file_patterns: Sequence[str]) -> tuple[list[str], tf.data.Dataset]:
     files = sorted(tf.io.gfile.glob(list(file_patterns)))
     if not files:
         raise FileNotFoundError(f"no input files match {list(file_patterns)}")
-    return files, tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
+    return files, read_records(files)
 
 
 def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:

@@ -18,7 +18,6 @@ single-feature slices. An eval config asking for more is refused by
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ from tensorflow_model_analysis.metrics import metric_specs, metric_types
 from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as tfma_writer
 
 from components.batch_evaluator import metrics as metrics_lib
+from trainer import data
 
 __all__ = ["ModelScores", "SliceValues", "check_supported", "metric_configs", "score", "sliced_metrics", "validate"]
 
@@ -215,11 +215,7 @@ def _batches(files: Sequence[str], batch_size: int):
     compressed = {file.endswith(".gz") for file in files}
     if len(compressed) > 1:
         raise ValueError(f"eval examples mix gzipped and plain TFRecord files: {sorted(files)[:4]}")
-    dataset = tf.data.TFRecordDataset(
-        list(files),
-        compression_type="GZIP" if compressed == {True} else "",
-        num_parallel_reads=min(len(files), os.cpu_count() or 1),
-    )
+    dataset = data.read_records(files, compression_type="GZIP" if compressed == {True} else "")
     return iter(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 

@@ -173,14 +173,13 @@ def _train_batches(examples, schema_file: str, task: TaskSpec):
     import tensorflow as tf
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from trainer import features
+    from trainer import data, features
 
     spec = schema_utils.schema_as_feature_spec(features.load_schema(schema_file)).feature_spec
     if task.label.fn is None:
         spec = {name: spec[name] for name in task.label.source_columns}
     files = sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri(examples, "train"), "*")))
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE)
-    return dataset.batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
+    return data.read_records(files).batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
 
 
 def _read_anomalies(path: str) -> anomalies_pb2.Anomalies:
