@@ -30,7 +30,7 @@ TENSORBOARD_PORT ?= 6006
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: help run retrain status rollback test check-deploy data lint format lock tensorboard bench-beam \
-	bench-multi-worker bench-quality bench-scale bench-drift tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule \
+	bench-multi-worker bench-quality bench-scale bench-drift bench-reads tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule \
 	clean clean-outputs
 
 help: ## List the targets
@@ -119,6 +119,9 @@ bench-quality: $(STAMP) ## Eval AUC over seeds: 1 vs 2 workers (ARGS="--pipeline
 
 bench-scale: $(STAMP) ## The pipeline on 1x, 10x and 100x the sample: per component s and rows/s, peak RSS (ARGS="--scales 1 10")
 	$(BIN)/python -m benchmarks.scale --config $(CONFIG) $(ARGS)
+
+bench-reads: $(STAMP) ## Reading gzipped TFRecords: record by record through a parallel interleave vs in blocks
+	$(BIN)/python -m benchmarks.record_reads $(ARGS)
 
 bench-drift: $(STAMP) ## Drift of the sample's features from span to span, beside the schema's thresholds
 	$(BIN)/python -m benchmarks.span_drift --config $(CONFIG)
