@@ -8,7 +8,7 @@ ways and prints records/s and each way's ratio to the first:
 - one record at a time through a parallel interleave (`num_parallel_reads`,
   what the trainer, the gate and the Evaluator did before);
 - serially, file after file (`TFRecordDataset(files)`);
-- `trainer.data.read_records`: files in parallel, each in blocks of records.
+- `trainer.data.read_records`: the same interleave, each file read in blocks of records.
 """
 
 from __future__ import annotations
