@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import keras
 import keras_tuner
+import tensorflow as tf
 from absl import logging
 
 from trainer import data, heads, model
@@ -134,10 +135,14 @@ def tuner_fn(fn_args):
         )
     tuner = build_tuner(tuning, inputs, head, fn_args.working_dir, training.seed)
     validation = data.make_dataset(fn_args.eval_files, transform, training.eval_batch_size, False)
-    batches = tuning.validation_batches(training.eval_batch_size)
-    if batches is not None:
-        # Every trial scores on the same examples: the eval split is read in its stored order.
-        validation = validation.take(batches)
+    # Its size, known to Keras: with an unknown one Keras reads until the data runs out and
+    # warns "Your input ran out of data; interrupting training" at every trial.
+    batches = -(-data.count_examples(fn_args.eval_files) // training.eval_batch_size)
+    cap = tuning.validation_batches(training.eval_batch_size)
+    if cap is not None:
+        batches = min(batches, cap)
+    # Every trial scores on the same examples: the eval split is read in its stored order.
+    validation = validation.take(batches).apply(tf.data.experimental.assert_cardinality(batches))
     fit_kwargs = {
         "x": data.make_dataset(fn_args.train_files, transform, training.batch_size, True, seed=training.seed),
         "validation_data": validation,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import types
+import warnings
 
 import keras_tuner
 import pytest
@@ -68,6 +69,7 @@ def test_trials_are_scored_on_at_most_validation_examples(transformed, tmp_path,
     result = tuning.tuner_fn(_fn_args(transformed, tmp_path, validation_examples=validation_examples))
     labels = [batch_labels for _, batch_labels in result.fit_kwargs["validation_data"]]
     assert sum(int(batch.shape[0]) for batch in labels) == expected
+    assert int(result.fit_kwargs["validation_data"].cardinality()) == len(labels), "Keras knows how many batches"
     again = [batch_labels for _, batch_labels in result.fit_kwargs["validation_data"]]
     assert [b.numpy().tolist() for b in again] == [b.numpy().tolist() for b in labels], "the same examples each trial"
 
@@ -93,6 +95,17 @@ def test_a_trial_traces_its_training_step_once(transformed, tmp_path):
     built.train_step = counted
     built.fit(result.fit_kwargs["x"], steps_per_epoch=3, epochs=1, verbose=0)
     assert len(traces) == 1
+
+
+@pytest.mark.parametrize("validation_examples", [None, 1000])
+def test_a_trial_is_scored_without_running_out_of_data(transformed, tmp_path, validation_examples):
+    # With an eval set of unknown size Keras read until it ran out, warning that training was interrupted.
+    result = tuning.tuner_fn(_fn_args(transformed, tmp_path, validation_examples=validation_examples))
+    built = result.tuner.hypermodel.build(keras_tuner.HyperParameters())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built.evaluate(result.fit_kwargs["validation_data"], verbose=0)
+    assert not [str(warning.message) for warning in caught if "ran out of data" in str(warning.message)]
 
 
 def test_search_completes_the_configured_trials(searched):
