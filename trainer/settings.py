@@ -138,11 +138,12 @@ class TuningSettings(_Settings):
         """Training steps of one trial on `num_examples` examples: epochs_per_trial's worth, at most steps_per_trial."""
         return _steps(self.steps_per_trial, self.epochs_per_trial, num_examples, batch_size)
 
-    def validation_batches(self, eval_batch_size: int) -> int | None:
-        """Eval batches a trial is scored on; None for the whole eval split."""
-        if self.validation_examples is None:
-            return None
-        return -(-self.validation_examples // eval_batch_size)
+    def validation_batches(self, num_eval_examples: int, eval_batch_size: int) -> int:
+        """Eval batches a trial is scored on: the whole split's, at most validation_examples' (whole batches)."""
+        examples = num_eval_examples
+        if self.validation_examples is not None:
+            examples = min(examples, self.validation_examples)
+        return -(-examples // eval_batch_size)
 
 
 class FeatureOverride(_Settings):

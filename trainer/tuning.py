@@ -137,10 +137,7 @@ def tuner_fn(fn_args):
     validation = data.make_dataset(fn_args.eval_files, transform, training.eval_batch_size, False)
     # Its size, known to Keras: with an unknown one Keras reads until the data runs out and
     # warns "Your input ran out of data; interrupting training" at every trial.
-    batches = -(-data.count_examples(fn_args.eval_files) // training.eval_batch_size)
-    cap = tuning.validation_batches(training.eval_batch_size)
-    if cap is not None:
-        batches = min(batches, cap)
+    batches = tuning.validation_batches(data.count_examples(fn_args.eval_files), training.eval_batch_size)
     # Every trial scores on the same examples: the eval split is read in its stored order.
     validation = validation.take(batches).apply(tf.data.experimental.assert_cardinality(batches))
     fit_kwargs = {
