@@ -25,9 +25,11 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
     && python -m venv /opt/venv \
     && uv pip sync --python /opt/venv/bin/python --require-hashes --compile-bytecode --no-cache /tmp/requirements.lock
 COPY setup.py README.md /src/
-COPY pipelines /src/pipelines
-COPY components /src/components
+COPY common /src/common
 COPY trainer /src/trainer
+COPY launcher /src/launcher
+COPY components /src/components
+COPY pipelines /src/pipelines
 RUN uv pip install --python /opt/venv/bin/python --no-deps --compile-bytecode --no-cache /src
 
 FROM base

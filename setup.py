@@ -1,4 +1,4 @@
-"""Installs the pipeline packages: pipelines, components and trainer.
+"""Installs the pipeline packages: common, trainer, launcher, components and pipelines.
 
 Direct dependencies are declared here once; `make lock` compiles them into the
 fully pinned requirements.lock that every environment (local venv, CI, the
@@ -42,7 +42,7 @@ setuptools.setup(
     version="0.1.0",
     description="TFX pipeline with validation gate, tuning and multi-worker training.",
     python_requires=">=3.10,<3.11",
-    packages=setuptools.find_packages(include=["pipelines*", "components*", "trainer*"]),
+    packages=setuptools.find_packages(include=["common*", "trainer*", "launcher*", "components*", "pipelines*"]),
     package_data={"pipelines": ["configs/*.yaml"]},
     install_requires=RUNTIME_REQUIREMENTS,
     extras_require={"dev": DEV_REQUIREMENTS},

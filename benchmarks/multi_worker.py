@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 
-from components.launcher import WorkerSpec, local
+from launcher import WorkerSpec, local
 from pipelines import config as config_lib
 from pipelines import local_runner
 from pipelines.pipeline import EXAMPLE_GEN_ID, TRANSFORM_ID, resolved_task

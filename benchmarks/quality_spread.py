@@ -28,7 +28,7 @@ def _train_aucs(seeds: list[int], workdir: str) -> dict[str, list[float]]:
     from tfx.utils import proto_utils
 
     from components.distributed_trainer.executor import Executor
-    from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
+    from launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
     from tests.conftest import make_transformed, task_config
     from trainer import task
     from trainer.settings import SETTINGS_KEY, TrainingSettings

@@ -8,7 +8,7 @@ ways and prints records/s and each way's ratio to the first:
 - one record at a time through a parallel interleave (`num_parallel_reads`,
   what the trainer, the gate and the Evaluator did before);
 - serially, file after file (`TFRecordDataset(files)`);
-- `trainer.data.read_records`: the same interleave, each file read in blocks of records.
+- `common.records.read_records`: the same interleave, each file read in blocks of records.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from trainer import data
+from common import records
 
 _RECORD_BYTES = 300
 _BATCH = 8192
@@ -57,7 +57,7 @@ def main() -> None:
                 paths, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE
             ),
             "serial": tf.data.TFRecordDataset(paths, compression_type="GZIP"),
-            "read_records (blocks, parallel)": data.read_records(paths),
+            "read_records (blocks, parallel)": records.read_records(paths),
         }
         rates = {name: _records_per_second(dataset) for name, dataset in ways.items()}
     base = next(iter(rates.values()))

@@ -1,14 +1,13 @@
-"""A TFXIO for gzipped tf.Example TFRecords whose Beam source reads each file with TensorFlow, in batches.
+"""A TFXIO for tf.Example TFRecords whose Beam source reads each file with TensorFlow, in batches.
 
 tfx_bsl's TFExampleRecord reads through Beam's TFRecord source: a Python loop
 with two CRCs per record and a Beam element per record, batched again before
-decoding. On 630k of ExampleGen's records that read took ~20 s against ~2.5 s
-for TensorFlow's reader (the decoding, ~10 s, is the same in both). Here each
-file is one Beam element (reshuffled, so a cluster runner spreads the files
-over its workers); TensorFlow reads it in batches and each batch is decoded
-into one Arrow RecordBatch, as TFExampleRecord's decoder does. Everything
-else (schema, projection, tensor representations) is TFExampleRecord's.
-StatisticsGen and Transform read ExampleGen's splits through it.
+decoding. Here each file is one Beam element (reshuffled, so a cluster runner
+spreads the files over its workers); TensorFlow reads it in batches
+(common/records.py) and each batch is decoded into one Arrow RecordBatch, as
+TFExampleRecord's decoder does. Everything else (schema, projection, tensor
+representations) is TFExampleRecord's. The fast StatisticsGen and Transform
+executors read ExampleGen's splits through it.
 """
 
 from __future__ import annotations
@@ -19,9 +18,9 @@ import apache_beam as beam
 import pyarrow as pa
 import tensorflow as tf
 from tfx_bsl.coders import example_coder
-from tfx_bsl.tfxio import record_based_tfxio, tf_example_record
+from tfx_bsl.tfxio import record_based_tfxio
 
-from components.example_gen import batched
+from common import records, tfx_compat
 
 __all__ = ["DEFAULT_BATCH_SIZE", "BatchedTFExampleRecord"]
 
@@ -29,22 +28,11 @@ __all__ = ["DEFAULT_BATCH_SIZE", "BatchedTFExampleRecord"]
 DEFAULT_BATCH_SIZE = 8192
 
 
-class BatchedTFExampleRecord(tf_example_record.TFExampleRecord):
+class BatchedTFExampleRecord(tfx_compat.TFExampleRecordWithSource):
     """TFExampleRecord (same arguments) whose BeamSource reads files with TensorFlow in batches."""
 
-    def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:
-        return _ReadRecordBatches(
-            self._file_pattern, self._GetSchemaForDecoding(), self.raw_record_column_name, batch_size
-        )
-
-    def _ProjectImpl(self, tensor_names):
-        projected = super()._ProjectImpl(tensor_names)
-        return BatchedTFExampleRecord(
-            file_pattern=self._file_pattern,
-            schema=projected._schema,
-            raw_record_column_name=self.raw_record_column_name,
-            telemetry_descriptors=self.telemetry_descriptors,
-        )
+    def read(self, file_pattern, schema, raw_record_column_name: str | None, batch_size: int | None):
+        return _ReadRecordBatches(file_pattern, schema, raw_record_column_name, batch_size)
 
 
 class _ReadRecordBatches(beam.PTransform):
@@ -81,7 +69,7 @@ class _ReadAndDecode(beam.DoFn):
             self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
     def process(self, path: str) -> Iterator[pa.RecordBatch]:
-        for batch in batched.read_batches(path, self._batch_size):
+        for batch in records.read_batches(path, self._batch_size):
             examples = batch.tolist()
             decoded = self._decoder.DecodeBatch(examples)
             if self._raw_record_column_name is not None:

@@ -16,7 +16,8 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
-from components.launcher.settings import LauncherSettings
+from common.spans import SPAN_TOKEN as _SPAN_TOKEN
+from launcher.settings import LauncherSettings
 from trainer import features
 from trainer.settings import TaskSettings, TrainingSettings, TuningSettings
 
@@ -26,6 +27,7 @@ __all__ = [
     "EvaluatorConfig",
     "InputConfig",
     "KubeflowConfig",
+    "PerformanceConfig",
     "PipelineConfig",
     "PipelineSection",
     "PusherConfig",
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 _PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-_SPAN_TOKEN = "{SPAN}"
 
 
 class ConfigError(ValueError):
@@ -218,6 +219,18 @@ class KubeflowConfig(_Section):
         return value
 
 
+class PerformanceConfig(_Section):
+    """Which executors run TFX's stock components.
+
+    Attributes:
+      fast_executors: Run our executor swaps on TFX's ImportExampleGen,
+        StatisticsGen, Transform and Evaluator (faster, the same artifacts:
+        docs/benchmarks.md); false runs TFX's own executors there.
+    """
+
+    fast_executors: bool = True
+
+
 class PipelineConfig(_Section):
     """The whole configuration of one pipeline target."""
 
@@ -241,6 +254,7 @@ class PipelineConfig(_Section):
     evaluator: EvaluatorConfig
     pusher: PusherConfig
     launcher: LauncherSettings = LauncherSettings()
+    performance: PerformanceConfig = PerformanceConfig()
     kubeflow: KubeflowConfig | None = None
 
 

@@ -1,6 +1,6 @@
 """The Evaluator's config (a TFMA EvalConfig), per task: which metrics, which slices, and what blesses a model.
 
-The BatchEvaluator (components/batch_evaluator) computes it; TFMA's readers read its results.
+TFX's Evaluator computes it (TFMA, or FastEvaluatorExecutor under fast executors); TFMA's readers read its results.
 
 Each task has one deciding metric: AUC (binary), accuracy (multiclass) or
 RMSE (regression). A model is blessed when that metric, on the overall eval

@@ -52,12 +52,12 @@ def data_location(input_dir: str, pattern: str) -> tuple[str, list[str]]:
     Raises:
       FileNotFoundError: If nothing matches, naming the folder and pattern.
     """
-    from components.example_gen import window
+    from common import spans as spans_lib
 
     location = os.path.join(input_dir, pattern)
-    spans = window.available_spans(input_dir, pattern)
+    spans = spans_lib.available_spans(input_dir, pattern)
     if spans:
-        location = os.path.join(input_dir, window.span_pattern(pattern, spans[-1]))
+        location = os.path.join(input_dir, spans_lib.span_pattern(pattern, spans[-1]))
     files = sorted(path for path in glob.glob(location) if os.path.isfile(path))
     if not files:
         raise FileNotFoundError(f"no files in {input_dir!r} match {pattern!r}")

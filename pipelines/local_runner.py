@@ -17,13 +17,16 @@ import sys
 import time
 from collections.abc import Sequence
 
+from common import locks
 from pipelines import config as config_lib
-from pipelines import locks, progress, run_summary
+from pipelines import progress, run_summary
 
-__all__ = ["DEFAULT_CONFIG", "build_pipeline", "main", "run"]
+__all__ = ["DEFAULT_CONFIG", "RUN_LOCK", "build_pipeline", "main", "run"]
 
 DEFAULT_CONFIG = "pipelines/configs/local.yaml"
 _CONFIG_ENV = "PIPELINE_CONFIG"
+# In the pipeline root: held by every run, so that two never share a root.
+RUN_LOCK = ".run.lock"
 
 
 def build_pipeline(config: config_lib.PipelineConfig):
@@ -54,7 +57,7 @@ def run(config: config_lib.PipelineConfig, verbose: bool = False) -> list[progre
       locks.LockedError: If another run holds the pipeline root.
       Exception: Whatever the failing component raised, e.g. DataValidationError.
     """
-    with locks.holding(config.pipeline.root, locks.RUN_LOCK, f"a run of {config.pipeline.name}"):
+    with locks.holding(config.pipeline.root, RUN_LOCK, f"a run of {config.pipeline.name}"):
         return _run(config, verbose)
 
 

@@ -25,21 +25,24 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from common import locks
 from pipelines import config as config_lib
-from pipelines import local_runner, locks, run_summary
+from pipelines import local_runner, run_summary
 
-__all__ = ["STATE_FILE", "check_once", "latest_span", "main"]
+__all__ = ["LOOP_LOCK", "STATE_FILE", "check_once", "latest_span", "main"]
 
 # Beside the pipeline's artifacts: the newest span a run of this loop attempted.
 STATE_FILE = ".retrain-state.json"
+# In the pipeline root: held by the loop, so that one loop runs per root.
+LOOP_LOCK = ".retrain.lock"
 _COMPLETED = {run_summary.PUSHED, run_summary.IDENTICAL, run_summary.NOT_BLESSED}
 
 
 def latest_span(input_config: config_lib.InputConfig) -> int | None:
     """The newest span with files in the input folder, or None."""
-    from components.example_gen import window
+    from common import spans as spans_lib
 
-    spans = window.available_spans(input_config.path, input_config.pattern)
+    spans = spans_lib.available_spans(input_config.path, input_config.pattern)
     return spans[-1] if spans else None
 
 
@@ -116,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.config}: input.pattern {config.input.pattern!r} has no {{SPAN}}: the loop retrains when a "
                 "new span lands, e.g. 'span-{SPAN}/*'"
             )
-        with locks.holding(config.pipeline.root, locks.LOOP_LOCK, f"a retraining loop of {config.pipeline.name}"):
+        with locks.holding(config.pipeline.root, LOOP_LOCK, f"a retraining loop of {config.pipeline.name}"):
             if args.once:
                 outcome = check_once(config)
                 return 0 if outcome is None or outcome in _COMPLETED else 1

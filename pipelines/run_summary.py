@@ -260,6 +260,7 @@ def collect(
       after_id: `latest_execution_id` before the run.
       error: What the run raised, if it failed.
     """
+    from components import artifacts
     from components.pusher import versions
     from components.pusher.executor import PUSHED_NEW_VERSION_PROPERTY
     from pipelines import evaluation, pipeline
@@ -286,7 +287,7 @@ def collect(
     )
     spans: tuple[int, ...] = ()
     for artifact in outputs.get(pipeline.EXAMPLE_GEN_ID, {}).get("examples", []):
-        window = _string_property(artifact, "window_spans")
+        window = _string_property(artifact, artifacts.SPANS_PROPERTY)
         spans = tuple(json.loads(window)) if window else ((_int_property(artifact, "span") or 0),)
     common = {
         "pipeline": config.pipeline.name,

@@ -2,13 +2,11 @@
 
 Transform writes no transformed copy of the data: each batch of raw records is
 parsed and put through the Transform graph here (`transformer`), the same graph
-the exported model applies to serving requests. Files are interleaved by
-tf.data's parallel interleave, each read in blocks of records (`read_records`:
-the interleave hands over one element at a time between threads, and one
-record at a time it read 1M records in 26 s here, against 1.4 s for a serial
-read and 1.6 s in blocks); records are batched before parsing (one vectorised
-`parse_example` and one graph call per batch instead of one per record);
-everything is prefetched and tuned with AUTOTUNE.
+the exported model applies to serving requests. Files are read through
+common/records.py (a parallel interleave, each file in blocks of records);
+records are batched before parsing (one vectorised `parse_example` and one
+graph call per batch instead of one per record); everything is prefetched and
+tuned with AUTOTUNE.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from common import records
 from trainer import features
 from trainer.features import FeatureKind, TaskSpec
 from trainer.preprocessing import NUM_OOV_BUCKETS
@@ -28,15 +27,12 @@ __all__ = [
     "class_names",
     "label_moments",
     "make_dataset",
-    "read_records",
     "transformer",
     "vocabularies",
     "vocabulary_sizes",
 ]
 
 _SHUFFLE_BUFFER = 10_000
-# Records a file's reader hands to the parallel interleave at a time (see the module's docstring).
-_READ_BLOCK = 1024
 
 # A batch of serialized raw tf.Examples -> the transformed features, label included.
 Transform = Callable[[tf.Tensor], dict]
@@ -90,7 +86,7 @@ def make_dataset(
     """Batches of (transformed features, label) from raw examples.
 
     Args:
-      file_patterns: Globs of gzipped TFRecord files of raw tf.Examples (ExampleGen's splits).
+      file_patterns: Globs of TFRecord files of raw tf.Examples (ExampleGen's splits).
       transform: From `transformer`: a batch of serialized examples to transformed features, label included.
       batch_size: The global batch size; each input pipeline gets its share.
       training: Shuffle and repeat forever (training), or one ordered pass (evaluation).
@@ -100,9 +96,7 @@ def make_dataset(
     Returns:
       A dataset of (dict of feature tensors, label tensor).
     """
-    files = sorted(tf.io.gfile.glob(list(file_patterns)))
-    if not files:
-        raise FileNotFoundError(f"no input files match {list(file_patterns)}")
+    files = records.list_files(file_patterns)
     num_pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     per_pipeline_batch = input_context.get_per_replica_batch_size(batch_size) if input_context else batch_size
@@ -113,7 +107,7 @@ def make_dataset(
         dataset = dataset.shard(num_pipelines, pipeline_id)
     if training:
         dataset = dataset.shuffle(len(files), seed=seed)
-    dataset = read_records(dataset, deterministic=not training)
+    dataset = records.read_records(dataset, deterministic=not training)
     if policy is ShardPolicy.RECORDS:
         dataset = dataset.shard(num_pipelines, pipeline_id)
     if training:
@@ -124,31 +118,6 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def read_records(
-    files: Sequence[str] | tf.data.Dataset,
-    compression_type: str = "GZIP",
-    deterministic: bool = True,
-    cycle_length: int = tf.data.AUTOTUNE,
-) -> tf.data.Dataset:
-    """The serialized records of TFRecord files through a parallel interleave, each file in blocks of records.
-
-    Args:
-      files: File paths, or a dataset of them (already sharded or shuffled).
-      compression_type: "GZIP" (ExampleGen's output) or "" (plain TFRecords).
-      deterministic: Records in a fixed order (block by block from the open files) rather than as they come.
-      cycle_length: Files open at once; AUTOTUNE lets tf.data choose.
-    """
-    if not isinstance(files, tf.data.Dataset):
-        files = tf.data.Dataset.from_tensor_slices(list(files))
-    blocks = files.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=compression_type).batch(_READ_BLOCK),
-        cycle_length=cycle_length,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
-    return blocks.unbatch()
 
 
 def _split_label(parsed: dict) -> tuple[dict, tf.Tensor]:
@@ -191,27 +160,16 @@ def class_names(tf_transform_output) -> list[str]:
     return [value.decode("utf-8") for value in tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)]
 
 
-def _records(file_patterns: Sequence[str]) -> tuple[list[str], tf.data.Dataset]:
-    """The files matching the patterns, and their serialized records (gzipped TFRecords, read in parallel).
-
-    Raises:
-      FileNotFoundError: If no file matches.
-    """
-    files = sorted(tf.io.gfile.glob(list(file_patterns)))
-    if not files:
-        raise FileNotFoundError(f"no input files match {list(file_patterns)}")
-    return files, read_records(files)
-
-
 def count_examples(file_patterns: Sequence[str], batch_size: int = 8192) -> int:
-    """The number of records in gzipped TFRecord files: one pass, parsing nothing.
+    """The number of records in TFRecord files: one pass, parsing nothing.
 
     Raises:
       FileNotFoundError: If no file matches.
     """
-    _, records = _records(file_patterns)
-    count = records.batch(batch_size).reduce(
-        tf.constant(0, tf.int64), lambda total, batch: total + tf.size(batch, out_type=tf.int64)
+    count = (
+        records.read_records(records.list_files(file_patterns))
+        .batch(batch_size)
+        .reduce(tf.constant(0, tf.int64), lambda total, batch: total + tf.size(batch, out_type=tf.int64))
     )
     return int(count)
 
@@ -220,7 +178,7 @@ def label_moments(file_patterns: Sequence[str], transform: Transform, batch_size
     """Mean and standard deviation of the transformed label over raw examples: one pass.
 
     Args:
-      file_patterns: Globs of gzipped TFRecord files of raw tf.Examples.
+      file_patterns: Globs of TFRecord files of raw tf.Examples.
       transform: From `transformer`; its label is what is averaged.
       batch_size: Records per graph call.
 
@@ -228,9 +186,13 @@ def label_moments(file_patterns: Sequence[str], transform: Transform, batch_size
       FileNotFoundError: If no file matches.
       ValueError: If the files hold no example.
     """
-    files, records = _records(file_patterns)
-    dataset = records.batch(batch_size).map(
-        lambda batch: tf.cast(transform(batch)[features.LABEL_KEY], tf.float32), num_parallel_calls=tf.data.AUTOTUNE
+    files = records.list_files(file_patterns)
+    dataset = (
+        records.read_records(files)
+        .batch(batch_size)
+        .map(
+            lambda batch: tf.cast(transform(batch)[features.LABEL_KEY], tf.float32), num_parallel_calls=tf.data.AUTOTUNE
+        )
     )
     count, total, squares = dataset.reduce(
         (tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)),

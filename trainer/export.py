@@ -19,11 +19,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-# Not a Keras to build with (the model is Keras 3): tf_keras's switch for what
-# `tf_keras.models.save_model(..., save_traces=False)` does, for the tf_keras Transform layer TFT
-# hands us. The module is not public, and tf.saved_model.save, which we call, has no such argument.
-from tf_keras.src.saving.legacy.saved_model import utils as tf_keras_saving  # noqa: TID251
-
+from common import tfx_compat
 from trainer import warm_start
 from trainer.features import TaskSpec
 from trainer.heads import Head
@@ -87,9 +83,9 @@ def export_serving_model(
         TRANSFORM_SIGNATURE: module.transform_features.get_concrete_function(),
     }
     # The Transform layer is a tf_keras Model: tf.saved_model.save would also trace its call
-    # functions and a default signature for it, with AutoGraph (~7 s here), which nothing loads:
+    # functions and a default signature for it, with AutoGraph, which nothing loads:
     # serving, the Evaluator and warm starts use the signatures above or checkpoints.
-    with tf_keras_saving.keras_option_scope(save_traces=False):
+    with tfx_compat.keras_save_traces_off():
         tf.saved_model.save(module, target, signatures=signatures)
     if not role.is_chief:
         shutil.rmtree(target, ignore_errors=True)

@@ -89,6 +89,15 @@ class TrainingSettings(_Settings):
         """The steps to train on `num_examples` training examples: train_epochs' worth, at most train_steps."""
         return _steps(self.train_steps, self.train_epochs, num_examples, self.batch_size)
 
+    def custom_config(self) -> dict:
+        """The Trainer's custom_config part: all but train_steps, which travels as TFX's TrainArgs.num_steps."""
+        return self.model_dump(mode="json", exclude={"train_steps"})
+
+    @classmethod
+    def from_fn_args(cls, custom_config_part: dict, train_steps: int) -> TrainingSettings:
+        """The settings back from `custom_config()` and FnArgs.train_steps."""
+        return cls.model_validate({**custom_config_part, "train_steps": train_steps})
+
     def batching(self) -> BatchSettings:
         """What a tuning trial shares with training: batches and seed, so tuned values transfer."""
         return BatchSettings(batch_size=self.batch_size, eval_batch_size=self.eval_batch_size, seed=self.seed)
@@ -137,6 +146,18 @@ class TuningSettings(_Settings):
     def steps_for(self, num_examples: int, batch_size: int) -> int:
         """Training steps of one trial on `num_examples` examples: epochs_per_trial's worth, at most steps_per_trial."""
         return _steps(self.steps_per_trial, self.epochs_per_trial, num_examples, batch_size)
+
+    def custom_config(self) -> dict:
+        """The Tuner's custom_config part: what changes the search, less steps_per_trial (TFX's TrainArgs.num_steps).
+
+        `enabled` and `num_workers` change whether and where the search runs, not what it finds.
+        """
+        return self.model_dump(mode="json", exclude={"enabled", "num_workers", "steps_per_trial"})
+
+    @classmethod
+    def from_fn_args(cls, custom_config_part: dict, train_steps: int) -> TuningSettings:
+        """The settings back from `custom_config()` and FnArgs.train_steps."""
+        return cls.model_validate({**custom_config_part, "steps_per_trial": train_steps})
 
     def validation_batches(self, num_eval_examples: int, eval_batch_size: int) -> int:
         """Eval batches a trial is scored on: the whole split's, at most validation_examples' (whole batches)."""

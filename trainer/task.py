@@ -16,8 +16,8 @@ from typing import Any
 import tensorflow as tf
 from absl import logging
 
+from common.code_version import code_version
 from trainer import data, export, heads, model, strategy, warm_start
-from trainer.code_version import code_version
 from trainer.features import TaskSpec
 from trainer.hyperparameters import Hyperparameters
 from trainer.preprocessing import task_from_config
@@ -71,7 +71,7 @@ class TrainingReport:
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
-    settings = TrainingSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
+    settings = TrainingSettings.from_fn_args(fn_args.custom_config[SETTINGS_KEY], fn_args.train_steps)
     # The Tuner's best hyperparameters, when a Tuner ran; else the configured ones.
     hparams = (
         Hyperparameters.from_dict(fn_args.hyperparameters["values"])

@@ -114,7 +114,7 @@ def tuner_fn(fn_args):
     from tfx.components.tuner.component import TunerFnResult
 
     model.check_keras_3()
-    tuning = TuningSettings.model_validate(fn_args.custom_config[TUNING_KEY])
+    tuning = TuningSettings.from_fn_args(fn_args.custom_config[TUNING_KEY], fn_args.train_steps)
     training = BatchSettings.model_validate(fn_args.custom_config[SETTINGS_KEY])
     task = task_from_config(fn_args.custom_config)
     transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)

@@ -16,8 +16,7 @@ from tfx.proto import trainer_pb2
 from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.distributed_trainer import executor
-from components.distributed_trainer.executor import STATISTICS_KEY
+from components.distributed_trainer.executor import STATISTICS_KEY, DistributedTrainerExecutor
 
 __all__ = ["DistributedTrainer"]
 
@@ -37,7 +36,7 @@ class DistributedTrainer(trainer_component.Trainer):
     """Trainer whose run_fn runs on custom_config['num_workers'] workers (1: in this process)."""
 
     SPEC_CLASS = DistributedTrainerSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(DistributedTrainerExecutor)
 
     def __init__(
         self,

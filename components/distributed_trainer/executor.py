@@ -15,30 +15,24 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
-from components.launcher import launch
-from components.launcher.launch import pop_launch_config
-from components.launcher.spec import worker_spec
+from common import tfx_compat
+from components import artifacts
+from launcher import launch
+from launcher.launch import pop_launch_config
+from launcher.spec import worker_spec
 
-__all__ = ["STATISTICS_KEY", "TRAINING_STATISTICS_DIR", "Executor", "training_statistics_path"]
+__all__ = ["STATISTICS_KEY", "DistributedTrainerExecutor"]
 
 STATISTICS_KEY = "statistics"
-# Inside the Model artifact, beside Format-Serving.
-TRAINING_STATISTICS_DIR = "training_statistics"
-_STATISTICS_FILE = "FeatureStats.pb"
-_TRAIN_SPLIT = "train"
 
 
-def training_statistics_path(model_uri: str) -> str:
-    """Where a model artifact keeps the statistics of its training data."""
-    return os.path.join(model_uri, TRAINING_STATISTICS_DIR, _STATISTICS_FILE)
-
-
-class Executor(trainer_executor.GenericExecutor):
+class DistributedTrainerExecutor(trainer_executor.GenericExecutor):
     """Runs run_fn on custom_config's `num_workers` workers through its `launcher` settings."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
@@ -51,7 +45,7 @@ class Executor(trainer_executor.GenericExecutor):
         _keep_training_statistics(input_dict, output_dict)
 
     def _launch(self, input_dict, output_dict, exec_properties, num_workers, settings) -> None:
-        fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
+        fn_args = tfx_compat.trainer_fn_args(self, input_dict, output_dict, exec_properties)
         custom_config = dict(fn_args.custom_config or {})
         pop_launch_config(custom_config)
         fn_args.custom_config = custom_config  # run_fn sees what the stock Trainer would give it
@@ -59,7 +53,7 @@ class Executor(trainer_executor.GenericExecutor):
         if not run_fn:
             raise ValueError("DistributedTrainer needs run_fn as a dotted path, e.g. 'trainer.task.run_fn'")
         spec = worker_spec("train", run_fn, fn_args, input_dict[standard_component_specs.EXAMPLES_KEY])
-        launch(spec, num_workers, settings, purpose="train", run_id=self._context and self._context.pipeline_run_id)
+        launch(spec, num_workers, settings, purpose="train", run_id=tfx_compat.pipeline_run_id(self))
         saved_model = os.path.join(fn_args.serving_model_dir, "saved_model.pb")
         if not fileio.exists(saved_model):
             raise RuntimeError(f"the workers finished but the chief exported no model to {fn_args.serving_model_dir}")
@@ -69,7 +63,11 @@ def _keep_training_statistics(input_dict: dict[str, list[Any]], output_dict: dic
     if not input_dict.get(STATISTICS_KEY):
         return
     statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
-    source = os.path.join(artifact_utils.get_split_uri([statistics], _TRAIN_SPLIT), _STATISTICS_FILE)
-    target = training_statistics_path(artifact_utils.get_single_uri(output_dict[standard_component_specs.MODEL_KEY]))
+    source = os.path.join(
+        artifact_utils.get_split_uri([statistics], artifacts.TRAIN_SPLIT), stats_artifact_utils.BINARY_PB_BASENAME
+    )
+    target = artifacts.training_statistics_path(
+        artifact_utils.get_single_uri(output_dict[standard_component_specs.MODEL_KEY])
+    )
     fileio.makedirs(os.path.dirname(target))
     fileio.copy(source, target, overwrite=True)

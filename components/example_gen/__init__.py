@@ -1,6 +1,21 @@
-"""ExampleGens reading a window of spans, whose failures on unreadable input files name the file."""
+"""ExampleGen: faster TFRecord import, a window of spans, and input files that cannot be read named.
 
-from components.example_gen.component import WindowedCsvExampleGen, WindowedImportExampleGen
-from components.example_gen.executor import InputFileError
+`FastImportExecutor` is an executor swap for TFX's ImportExampleGen;
+`WindowedExampleGen` is our component for a window of more than one span.
+"""
 
-__all__ = ["InputFileError", "WindowedCsvExampleGen", "WindowedImportExampleGen"]
+from components.example_gen.component import WindowedExampleGen
+from components.example_gen.executor import (
+    FastImportExecutor,
+    InputFileError,
+    WindowedCsvExecutor,
+    WindowedImportExecutor,
+)
+
+__all__ = [
+    "FastImportExecutor",
+    "InputFileError",
+    "WindowedCsvExecutor",
+    "WindowedExampleGen",
+    "WindowedImportExecutor",
+]

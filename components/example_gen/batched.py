@@ -36,16 +36,17 @@ import tensorflow as tf
 from apache_beam.transforms import window
 from apache_beam.utils.windowed_value import WindowedValue
 
+from common import records
 from components.example_gen import diagnose
 
-__all__ = ["ImportAndSplit", "empty_split_file", "partition_of", "read_batches", "shard_file_name"]
+__all__ = ["ImportAndSplit", "empty_split_file", "partition_of", "shard_file_name"]
 
 # Records TensorFlow reads per batch: one Beam element per (split, shard) per batch.
 _READ_BATCH = 65536
 
 
 def partition_of(digest: bytes, buckets: Sequence[int]) -> int:
-    """The split index TFX's ExampleGen gives a record with this sha256 digest (its `_PartitionFn`).
+    """The split index TFX's ExampleGen gives a record with this sha256 digest (no partition feature).
 
     Args:
       digest: sha256 of the serialized record.
@@ -103,7 +104,7 @@ class _ReadAndSpill(beam.DoFn):
 
     def process(self, source: tuple[Sequence[str], str]) -> None:
         names, path = source
-        for index, batch in enumerate(read_batches(path)):
+        for index, batch in enumerate(records.read_batches(path, _READ_BATCH)):
             if index == 0 and len(batch) and not diagnose.is_example(batch[0]):
                 # ExampleGen's caller then reads the files again to name every bad one and why.
                 raise ValueError(f"{path}: {diagnose.NOT_AN_EXAMPLE}")
@@ -136,21 +137,14 @@ class _WriteShard(beam.DoFn):
 
     def process(self, element) -> Iterator[tuple[str, int]]:
         (name, shard), spill_files = element
-        records = [record for batch in read_batches(sorted(spill_files)) for record in batch]
+        rows = [record for batch in records.read_batches(sorted(spill_files), _READ_BATCH) for record in batch]
         # A fixed pseudo-random order: the input's order is gone, and a re-run writes the same bytes.
-        records.sort(key=lambda record: hashlib.sha256(record).digest()[8:])
+        rows.sort(key=lambda record: hashlib.sha256(record).digest()[8:])
         path = os.path.join(self._split_uris[name], shard_file_name(shard, self._num_shards))
         # Written beside, then renamed: a retried bundle never leaves half a shard under the final name.
         partial = f"{path}.partial"
         with tf.io.TFRecordWriter(partial, options="GZIP") as writer:
-            for record in records:
+            for record in rows:
                 writer.write(record)
         tf.io.gfile.rename(partial, path, overwrite=True)
-        yield name, len(records)
-
-
-def read_batches(paths: str | list[str], batch_size: int = _READ_BATCH) -> Iterator:
-    """Batches of records (numpy arrays of bytes) from TFRecord files; gzip when the name ends in .gz, as TFX reads."""
-    paths = [paths] if isinstance(paths, str) else paths
-    dataset = tf.data.TFRecordDataset(paths, compression_type="GZIP" if paths[0].endswith(".gz") else "")
-    return dataset.batch(batch_size).as_numpy_iterator()
+        yield name, len(rows)

@@ -1,13 +1,11 @@
-"""Our ExampleGens: TFX's ImportExampleGen and CsvExampleGen, reading a window of spans and naming bad files.
+"""WindowedExampleGen: TFX's FileBasedExampleGen reading the newest span and the N-1 spans before it.
 
-The TFRecord one imports with batches of records as Beam's elements
-(batched.py: TFX's hash split and file layout, a fixed shuffled order); the
-CSV one runs TFX's CsvExampleGen, which parses row by row.
-
-They stay FileBasedExampleGens, so every orchestrator runs TFX's own driver,
-which resolves the newest span and fingerprints its files (the cache key);
-Kubeflow Pipelines v2 runs it as the step's pre-cache check. The executor
-reads the window's older spans itself (components/example_gen/window.py).
+TFX reads one span per run (its driver resolves the newest); a window over
+several needs a resolver over spans, which Kubeflow Pipelines v2 refuses
+(`SpanRangeStrategy`). This component stays a FileBasedExampleGen, so every
+orchestrator runs TFX's own driver (the newest span and its fingerprint: the
+cache key); its two parameters tell the executor which older spans to read
+too. Which executor reads them is the caller's: executor.py's TFRecord or CSV one.
 """
 
 from __future__ import annotations
@@ -19,44 +17,44 @@ from tfx.types import channel, component_spec, standard_artifacts, standard_comp
 
 from components.example_gen import executor
 from components.example_gen.executor import WINDOW_PATTERN_KEY, WINDOW_SPANS_KEY
-from trainer.code_version import CODE_VERSION_KEY
 
-__all__ = ["WindowedCsvExampleGen", "WindowedImportExampleGen"]
+__all__ = ["WindowedExampleGen"]
 
 
 class WindowedExampleGenSpec(component_spec.ComponentSpec):
-    """FileBasedExampleGen's spec plus the window: how many spans, and the pattern with {SPAN}."""
+    """FileBasedExampleGen's spec plus the window: how many spans, and the input pattern with {SPAN}."""
 
     PARAMETERS = {
         **standard_component_specs.FileBasedExampleGenSpec.PARAMETERS,
-        WINDOW_SPANS_KEY: component_spec.ExecutionParameter(type=int, optional=True),
-        WINDOW_PATTERN_KEY: component_spec.ExecutionParameter(type=str, optional=True),
-        # The hash of the code the executor runs, for the cache key.
-        CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
+        WINDOW_SPANS_KEY: component_spec.ExecutionParameter(type=int),
+        WINDOW_PATTERN_KEY: component_spec.ExecutionParameter(type=str),
     }
     INPUTS = standard_component_specs.FileBasedExampleGenSpec.INPUTS
     OUTPUTS = standard_component_specs.FileBasedExampleGenSpec.OUTPUTS
 
 
-class _WindowedExampleGen(example_gen_component.FileBasedExampleGen):
+class WindowedExampleGen(example_gen_component.FileBasedExampleGen):
+    """A FileBasedExampleGen over a window of spans; train and eval come from the newest one."""
+
     SPEC_CLASS = WindowedExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.FastImportExecutor)
 
     def __init__(
         self,
         input_base: str,
         input_config: example_gen_pb2.Input,
         output_config: example_gen_pb2.Output,
-        window_spans: int = 1,
-        code_version: str | None = None,
+        window_spans: int,
+        custom_executor_spec: executor_spec.ExecutorSpec | None = None,
     ):
         """Builds the component.
 
         Args:
           input_base: The folder holding the data.
-          input_config: One split whose pattern may hold {SPAN}; the driver reads its newest span.
+          input_config: One split whose pattern holds {SPAN}; the driver resolves its newest span.
           output_config: The hash split of the newest span into train and eval.
           window_spans: How many spans to read: the newest and the ones before it.
-          code_version: The hash of the code the executor runs.
+          custom_executor_spec: The executor (default FastImportExecutor; WindowedCsvExecutor for CSV).
         """
         spec = WindowedExampleGenSpec(
             input_base=input_base,
@@ -66,19 +64,6 @@ class _WindowedExampleGen(example_gen_component.FileBasedExampleGen):
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             window_spans=window_spans,
             window_pattern=input_config.splits[0].pattern,
-            code_version=code_version,
             examples=channel.Channel(type=standard_artifacts.Examples),
         )
-        base_component.BaseComponent.__init__(self, spec=spec)
-
-
-class WindowedImportExampleGen(_WindowedExampleGen):
-    """ImportExampleGen (gzipped TFRecords of tf.Example) over a window of spans; names unreadable files."""
-
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.TFRecordExecutor)
-
-
-class WindowedCsvExampleGen(_WindowedExampleGen):
-    """CsvExampleGen over a window of spans; names unreadable files."""
-
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.CsvExecutor)
+        base_component.BaseComponent.__init__(self, spec=spec, custom_executor_spec=custom_executor_spec)

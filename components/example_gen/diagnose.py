@@ -2,8 +2,8 @@
 
 Beam reports an unreadable file as "Error -3 while decompressing data" or
 "Not a valid TFRecord", naming no file. These functions read each input file
-the way ExampleGen does (TFRecords: gzip when the name ends in .gz; CSV: UTF-8
-text with a header) and describe the first problem of each bad file.
+the way ExampleGen does (TFRecords with common/records.py's compression rule;
+CSV: UTF-8 text with a header) and describe the first problem of each bad file.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import os
 import re
 from collections.abc import Iterable
 
+from common import records
+
 __all__ = ["NOT_AN_EXAMPLE", "csv_problem", "is_example", "tfrecord_problem", "unreadable_files"]
 
 NOT_AN_EXAMPLE = "its first record is not a serialized tf.Example"
@@ -22,8 +24,7 @@ NOT_AN_EXAMPLE = "its first record is not a serialized tf.Example"
 _TF_MESSAGE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$")
 
 
-# Records read per step of the whole-file pass: one Python step per record made
-# the check of 1.5M records take a minute; batched, it reads at TensorFlow's speed.
+# Records read per step of the whole-file pass: batched, it reads at TensorFlow's speed, not Python's.
 _CHECK_BATCH = 65536
 
 
@@ -47,36 +48,36 @@ def tfrecord_problem(path: str) -> str | None:
     """
     import tensorflow as tf
 
-    compressed = path.endswith(".gz")
-    dataset = tf.data.TFRecordDataset(path, compression_type="GZIP" if compressed else "")
     try:
-        for record in dataset.take(1):
-            if not is_example(record.numpy()):
-                return NOT_AN_EXAMPLE
-        for _ in dataset.batch(_CHECK_BATCH):
+        first = records.first_record([path])
+        if first is not None and not is_example(first):
+            return NOT_AN_EXAMPLE
+        for _ in records.read_batches(path, _CHECK_BATCH):
             pass
     except tf.errors.OpError:
-        return _record_by_record_problem(dataset, compressed)
+        return _record_by_record_problem(path)
     return None
 
 
-def _record_by_record_problem(dataset, compressed: bool) -> str | None:
+def _record_by_record_problem(path: str) -> str | None:
     """The failure of a file that failed a batched read, with the number of records read before it."""
     import tensorflow as tf
 
     count = 0
     try:
-        for _ in dataset:
+        for _ in records.read_records([path], cycle_length=1, block_size=1).as_numpy_iterator():
             count += 1
     except tf.errors.OpError as error:
         message = _TF_MESSAGE.sub("", error.message).strip()
         after = f"after {count} records" if count else "at the start"
+        compressed = records.compression_type(path) == "GZIP"
         if "incorrect header check" in message or "inflate" in message:
-            return "not gzip-compressed, but its name ends in .gz: write it with GZIP compression or rename it"
+            suffix = records.GZIP_SUFFIX
+            return f"not gzip-compressed, but its name ends in {suffix}: write it with GZIP compression or rename it"
         if "truncated" in message or "EOF" in message:
             return f"truncated {after}: it ends in the middle of a record (an interrupted copy?)"
         if not compressed and count == 0:
-            return f"not a TFRecord file ({message}); if it is gzipped, its name must end in .gz"
+            return f"not a TFRecord file ({message}); if it is gzipped, its name must end in {records.GZIP_SUFFIX}"
         return f"unreadable {after}: {message}"
     return None
 

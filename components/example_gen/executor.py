@@ -1,8 +1,22 @@
-"""Executors of our ExampleGens: TFX's, reading a window of spans and naming any file that cannot be read."""
+"""Executors for TFX's ExampleGens: TFRecords imported in batches, a window of spans, and bad files named.
+
+- `FastImportExecutor` (ImportExampleGen's, with `performance.fast_executors`):
+  the import with batches of records as Beam's elements (batched.py: TFX's
+  hash split and file layout, a fixed shuffled order). TensorFlow's reader
+  fails at the cut of a truncated file, where Beam's stops there silently.
+  Other configs (a partition feature, another payload) go through TFX's path.
+- `WindowedImportExecutor`, `WindowedCsvExecutor`: TFX's ImportExampleGen and
+  CsvExampleGen executors, plus the window.
+
+Every one reads a window of spans when WindowedExampleGen gives it
+`window_spans` (window.py; none: the newest span only, as TFX), and when
+reading fails names each input file that cannot be read and why.
+"""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
 import os
@@ -10,8 +24,8 @@ from typing import Any
 
 import apache_beam as beam
 from absl import logging
-from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.csv_example_gen import executor as csv_executor
 from tfx.components.example_gen.import_example_gen import executor as import_executor
 from tfx.components.util import examples_utils
@@ -20,16 +34,18 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from common import spans as spans_lib
+from common import tfx_compat
+from components import artifacts
 from components.example_gen import batched, diagnose, window
 
 __all__ = [
-    "IDENTITIES_PROPERTY",
     "WINDOW_PATTERN_KEY",
-    "WINDOW_PROPERTY",
     "WINDOW_SPANS_KEY",
-    "CsvExecutor",
+    "FastImportExecutor",
     "InputFileError",
-    "TFRecordExecutor",
+    "WindowedCsvExecutor",
+    "WindowedImportExecutor",
     "input_files",
 ]
 
@@ -40,9 +56,6 @@ WINDOW_PATTERN_KEY = "window_pattern"
 _SHARD_INPUT_BYTES = 32 << 20
 # Where the batched import spills records between reading and writing (batched.py), under the output.
 _SPILL_DIR = ".spill"
-# Custom properties of the Examples artifact: the spans read (newest first), and each split's identity.
-WINDOW_PROPERTY = "window_spans"
-IDENTITIES_PROPERTY = "split_identities"
 
 
 class InputFileError(RuntimeError):
@@ -63,7 +76,7 @@ def _window_files(exec_properties: dict) -> list[list[str]]:
     spans = _spans(exec_properties)
     pattern = exec_properties.get(WINDOW_PATTERN_KEY) or ""
     older = [
-        _files(base, window.span_pattern(pattern, spans[k])) if k < len(spans) else []
+        _files(base, spans_lib.span_pattern(pattern, spans[k])) if k < len(spans) else []
         for k in range(1, _window_size(exec_properties))
     ]
     return [newest, *older]
@@ -84,21 +97,53 @@ def _spans(exec_properties: dict) -> list[int]:
     if size <= 1:
         return [newest]
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    return window.window_spans(base, exec_properties[WINDOW_PATTERN_KEY], newest, size)
+    return spans_lib.window_spans(base, exec_properties[WINDOW_PATTERN_KEY], newest, size)
 
 
-class _WindowMixin:
-    """Adds the older spans of the window as splits, and records the spans read and each split's identity."""
+def _split_buckets(exec_properties: dict) -> tuple[example_gen_pb2.SplitConfig, list[int]]:
+    """The output's hash split, and its cumulative buckets (e.g. [2, 3] for 2 train, 1 eval)."""
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+    splits = output_config.split_config.splits
+    return output_config.split_config, [
+        sum(split.hash_buckets for split in splits[: i + 1]) for i in range(len(splits))
+    ]
+
+
+def _partition(record, num_partitions: int, buckets: list[int]) -> int:
+    """TFX's partition of a record without a partition feature: sha256 of its bytes over the hash buckets."""
+    key = record if isinstance(record, bytes) else record.SerializeToString(deterministic=True)
+    return batched.partition_of(hashlib.sha256(key).digest(), buckets)
+
+
+class _WindowedExecutor:
+    """Mixed into a TFX ExampleGen executor: reads the window's older spans too, names unreadable files.
+
+    Each older span keeps the hash partition it had when it was the newest, as
+    two splits (`older<k>_train`, `older<k>_eval`); the Examples record the
+    spans read and each split's identity (artifacts.SPANS_PROPERTY, IDENTITIES_PROPERTY).
+    """
+
+    INPUT_FORMAT = "tfrecord"
+
+    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
+        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        _diagnosed(lambda: self._generate(input_dict, output_dict, exec_properties), self.INPUT_FORMAT, exec_properties)
+        self._record_window(exec_properties)
+
+    def _generate(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        super().Do(input_dict, output_dict, exec_properties)
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: dict) -> dict:
         splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
         size = _window_size(exec_properties)
         if size <= 1:
             return splits
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
-        split_config = output_config.split_config
-        buckets = [sum(s.hash_buckets for s in split_config.splits[: i + 1]) for i in range(len(split_config.splits))]
+        split_config, buckets = _split_buckets(exec_properties)
+        if split_config.HasField("partition_feature_name"):
+            raise ValueError(
+                "a window of spans splits by hash: output_config's partition_feature_name is not supported"
+            )
         read = self.GetInputSourceToExamplePTransform()
         pattern = exec_properties[WINDOW_PATTERN_KEY]
         parts = window.window_parts(_spans(exec_properties), size)[2:]
@@ -112,9 +157,8 @@ class _WindowMixin:
             # The same hash partition the span had when it was the newest: train and eval rows stay put.
             partitioned = (
                 pipeline
-                | f"InputToRecord[older{k}]" >> read(exec_properties, window.span_pattern(pattern, span))
-                | f"SplitData[older{k}]"
-                >> beam.Partition(base_example_gen_executor._PartitionFn, len(buckets), buckets, split_config)
+                | f"InputToRecord[older{k}]" >> read(exec_properties, spans_lib.span_pattern(pattern, span))
+                | f"SplitData[older{k}]" >> beam.Partition(_partition, len(buckets), buckets)
             )
             for index, name in enumerate(names):
                 splits[name] = partitioned[index]
@@ -122,33 +166,25 @@ class _WindowMixin:
         self._examples.split_names = artifact_utils.encode_split_names(list(splits))
         return splits
 
-    def _record_window(self, output_dict: dict, exec_properties: dict) -> None:
-        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+    def _record_window(self, exec_properties: dict) -> None:
         spans = _spans(exec_properties)
-        size = _window_size(exec_properties)
-        parts = window.window_parts(spans, size) if size > 1 else window.window_parts(spans, 1)
+        parts = window.window_parts(spans, _window_size(exec_properties))
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         pattern = exec_properties.get(WINDOW_PATTERN_KEY) or ""
         output_config = exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY]
         identities = {}
         for part in parts:
             fingerprint = (
-                window.span_fingerprint(base, pattern, part.span)
+                spans_lib.span_fingerprint(base, pattern, part.span)
                 if pattern and part.span is not None
                 else (exec_properties.get(example_gen_utils.FINGERPRINT_PROPERTY_NAME) or "")
             )
-            identity = part.identity(str(fingerprint)[-16:], _digest(output_config))
+            identity = part.identity(str(fingerprint)[-16:], hashlib.sha256(output_config.encode()).hexdigest()[:8])
             if identity:
                 identities[part.split] = identity
-        examples.split_names = artifact_utils.encode_split_names([part.split for part in parts])
-        examples.set_string_custom_property(WINDOW_PROPERTY, json.dumps(spans))
-        examples.set_string_custom_property(IDENTITIES_PROPERTY, json.dumps(identities))
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+        self._examples.split_names = artifact_utils.encode_split_names([part.split for part in parts])
+        self._examples.set_string_custom_property(artifacts.SPANS_PROPERTY, json.dumps(spans))
+        self._examples.set_string_custom_property(artifacts.IDENTITIES_PROPERTY, json.dumps(identities))
 
 
 def _raise_for(bad: list[tuple[str, str]]) -> None:
@@ -160,13 +196,7 @@ def _raise_for(bad: list[tuple[str, str]]) -> None:
 
 
 def _diagnosed(do, input_format: str, exec_properties: dict) -> None:
-    """Runs an ExampleGen's work, naming the input files that cannot be read.
-
-    The files are only read again when it fails. TFRecord input is imported
-    by TensorFlow's reader (batched.py), which fails at the cut of a
-    truncated file (Beam's reader stopped there silently, ingesting part of
-    the file as if it were whole) and checks each file's first record.
-    """
+    """Runs an ExampleGen's work; when it fails, reads every input file again to name the ones that cannot be read."""
     try:
         do()
     except Exception as error:
@@ -180,20 +210,32 @@ def _diagnosed(do, input_format: str, exec_properties: dict) -> None:
             raise named from error
 
 
-class TFRecordExecutor(_WindowMixin, import_executor.Executor):
-    """ImportExampleGen over a window of spans, in batches (batched.py); an unreadable file fails with its name."""
+class WindowedImportExecutor(_WindowedExecutor, import_executor.Executor):
+    """TFX's ImportExampleGen executor over a window of spans; an unreadable file fails with its name."""
 
-    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
-        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
-        _diagnosed(lambda: self._import(exec_properties), "tfrecord", exec_properties)
-        self._record_window(output_dict, exec_properties)
 
-    def _import(self, exec_properties: dict) -> None:
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
-        splits = output_config.split_config.splits
-        buckets = [sum(split.hash_buckets for split in splits[: i + 1]) for i in range(len(splits))]
-        split_names = [split.name for split in splits]
+class WindowedCsvExecutor(_WindowedExecutor, csv_executor.Executor):
+    """TFX's CsvExampleGen executor over a window of spans; an unreadable file fails with its name and the reason."""
+
+    INPUT_FORMAT = "csv"
+
+
+class FastImportExecutor(WindowedImportExecutor):
+    """ImportExampleGen's work in batches of records (batched.py), over a window of spans; bad files named."""
+
+    def _generate(self, input_dict: dict, output_dict: dict, exec_properties: dict) -> None:
+        split_config, buckets = _split_buckets(exec_properties)
+        output_format = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        if (
+            split_config.HasField("partition_feature_name")
+            or not split_config.splits
+            or output_format not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        ):
+            super()._generate(input_dict, output_dict, exec_properties)
+            return
+        self._import(exec_properties, [split.name for split in split_config.splits], buckets)
+
+    def _import(self, exec_properties: dict, split_names: list[str], buckets: list[int]) -> None:
         older = range(1, _window_size(exec_properties))
         position_names = [split_names, *([f"older{k}_{name}" for name in split_names] for k in older)]
         sources = list(zip(position_names, _window_files(exec_properties), strict=True))
@@ -208,7 +250,7 @@ class TFRecordExecutor(_WindowMixin, import_executor.Executor):
         spill_dir = os.path.join(self._examples.uri, _SPILL_DIR)
         fileio.makedirs(spill_dir)
         try:
-            with self._make_beam_pipeline() as pipeline:
+            with tfx_compat.make_beam_pipeline(self) as pipeline:
                 _ = (
                     pipeline
                     | "Files" >> beam.Create([(part_names, path) for part_names, paths in sources for path in paths])
@@ -224,16 +266,3 @@ class TFRecordExecutor(_WindowMixin, import_executor.Executor):
         examples_utils.set_file_format(
             self._examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         )
-
-
-class CsvExecutor(_WindowMixin, csv_executor.Executor):
-    """CsvExampleGen's executor over a window of spans; an unreadable file fails with its name and the reason."""
-
-    def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
-        self._examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
-        _diagnosed(
-            lambda: super(CsvExecutor, self).Do(input_dict, output_dict, exec_properties),
-            "csv",
-            exec_properties,
-        )
-        self._record_window(output_dict, exec_properties)

@@ -7,12 +7,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.pusher import executor
+from components.pusher.executor import EXAMPLES_KEY, AtomicPushExecutor
 
-__all__ = ["EXAMPLES_KEY", "AtomicPusher"]
-
-# Optional input: raw examples, one of which the staged model must serve before it is published.
-EXAMPLES_KEY = "examples"
+__all__ = ["AtomicPusher"]
 
 
 class AtomicPusherSpec(component_spec.ComponentSpec):
@@ -30,7 +27,7 @@ class AtomicPusher(base_component.BaseComponent):
     """Pushes blessed models to numbered versions; see components/pusher/executor.py for what it adds."""
 
     SPEC_CLASS = AtomicPusherSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(AtomicPushExecutor)
 
     def __init__(
         self,

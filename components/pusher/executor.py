@@ -26,13 +26,22 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from common import records, tfx_compat
+from components import artifacts
 from components.pusher import versions
 from trainer import warm_start
 
-__all__ = ["PUSHED_NEW_VERSION_PROPERTY", "Executor", "PushVerificationError", "verify_serving"]
+__all__ = [
+    "EXAMPLES_KEY",
+    "PUSHED_NEW_VERSION_PROPERTY",
+    "AtomicPushExecutor",
+    "PushVerificationError",
+    "verify_serving",
+]
 
 PUSHED_NEW_VERSION_PROPERTY = "pushed_new_version"
-_EXAMPLES_KEY = "examples"
+# Optional input: raw examples, one of which the staged model must serve before it is published.
+EXAMPLES_KEY = "examples"
 _SAVED_MODEL_FILE = "saved_model.pb"
 _SERVING_SIGNATURE = "serving_default"
 
@@ -70,20 +79,13 @@ def verify_serving(model_dir: str, example: bytes | None) -> None:
 
 def _first_eval_example(examples_artifacts) -> bytes | None:
     """One raw serialized example of the eval split, or None without examples."""
-    import tensorflow as tf
-
     if not examples_artifacts:
         return None
-    split_uri = artifact_utils.get_split_uri(examples_artifacts, "eval")
-    files = sorted(fileio.glob(os.path.join(split_uri, "*")))
-    for path in files:
-        compression = "GZIP" if path.endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
-            return record.numpy()
-    return None
+    split_uri = artifact_utils.get_split_uri(examples_artifacts, artifacts.EVAL_SPLIT)
+    return records.first_record(sorted(fileio.glob(os.path.join(split_uri, "*"))))
 
 
-class Executor(pusher_executor.Executor):
+class AtomicPushExecutor(pusher_executor.Executor):
     """Pushes blessed models to `<base_directory>/<version>`; other destinations as stock."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
@@ -94,11 +96,11 @@ class Executor(pusher_executor.Executor):
             return
         model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
-            self._MarkNotPushed(model_push)
+            tfx_compat.mark_not_pushed(self, model_push)
             return
         model_path = self.GetModelPath(input_dict)
         base = destination.filesystem.base_directory
-        example = _first_eval_example(input_dict.get(_EXAMPLES_KEY))
+        example = _first_eval_example(input_dict.get(EXAMPLES_KEY))
         if "://" in base:
             serving_path, created = _copy_to_object_storage(model_path, base, example)
         else:
@@ -114,7 +116,7 @@ class Executor(pusher_executor.Executor):
         else:
             logging.info("Model is identical to the pushed version %s; not pushing it again.", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as the stock Pusher keeps
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=os.path.basename(serving_path))
+        tfx_compat.mark_pushed(self, model_push, serving_path, os.path.basename(serving_path))
         model_push.set_int_custom_property(PUSHED_NEW_VERSION_PROPERTY, int(created))
 
 

@@ -16,22 +16,20 @@ Pusher copies the model with saved_model.pb last, as TFX does.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import fcntl
 import hashlib
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from tfx.dsl.io import fileio
+
+from common import locks
 
 __all__ = [
     "LOCK_FILE",
     "STAGING_PREFIX",
-    "PushLockTimeoutError",
     "content_digest",
     "keep_beside",
     "newest_version",
@@ -44,10 +42,6 @@ __all__ = [
 
 LOCK_FILE = ".push.lock"
 STAGING_PREFIX = ".staging-"
-
-
-class PushLockTimeoutError(TimeoutError):
-    """Another push held the serving root's lock for too long; the message names the lock file."""
 
 
 def numbered_versions(base_directory: str) -> list[str]:
@@ -86,34 +80,13 @@ def content_digest(directory: str) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def serving_lock(base_directory: str, timeout_seconds: float = 600.0) -> Iterator[None]:
-    """Holds the serving root's exclusive lock (an advisory `flock` on `<root>/.push.lock`).
+def serving_lock(base_directory: str, timeout_seconds: float = 600.0):
+    """Holds the serving root's exclusive lock (`<root>/.push.lock`), waiting at most `timeout_seconds`.
 
     Raises:
-      PushLockTimeoutError: If another holder keeps it beyond `timeout_seconds`.
+      LockedError: If another push keeps it beyond `timeout_seconds`; the message names the holder and the file.
     """
-    os.makedirs(base_directory, exist_ok=True)
-    path = os.path.join(base_directory, LOCK_FILE)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout_seconds
-    try:
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise PushLockTimeoutError(
-                        f"another push has held {path} for over {timeout_seconds:.0f}s; if no push is running, "
-                        "its process is gone and the lock is free again (flock dies with it): retry"
-                    ) from None
-                time.sleep(0.2)
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock
+    return locks.holding(base_directory, LOCK_FILE, "a push", timeout_seconds)
 
 
 def remove_stale_staging(base_directory: str) -> list[str]:
@@ -148,7 +121,7 @@ def publish(
       (the version folder serving the model, whether this call created it).
 
     Raises:
-      PushLockTimeoutError: When the lock is not obtained in time.
+      LockedError: When the lock is not obtained in time.
       Exception: Whatever `verify` raised; nothing is published then.
     """
     with serving_lock(base_directory, lock_timeout_seconds):

@@ -1,6 +1,6 @@
-"""StatisticsGen: TFX's StatisticsGen, with errors on mixed value types that name the feature."""
+"""FastStatisticsExecutor, an executor swap for TFX's StatisticsGen, and its errors on mixed value types."""
 
-from components.statistics_gen.component import StatisticsGen
+from components.statistics_gen.executor import FastStatisticsExecutor
 from components.statistics_gen.type_conflicts import DataTypeError
 
-__all__ = ["DataTypeError", "StatisticsGen"]
+__all__ = ["DataTypeError", "FastStatisticsExecutor"]

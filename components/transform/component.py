@@ -1,4 +1,8 @@
-"""SpanCachedTransform: TFX's Transform whose analyzer cache is reused across overlapping windows of spans."""
+"""SpanCachedTransform: TFX's Transform whose analyzer cache is reused across overlapping windows of spans.
+
+Used only with `input.analyzer_cache: true`; otherwise the pipeline runs TFX's
+own Transform component (with FastTransformExecutor under fast executors).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,7 @@ from tfx.proto import transform_pb2
 from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import json_utils
 
-from components.transform import executor
-from components.transform.executor import ANALYZER_CACHE_DIR_KEY
+from components.transform.executor import ANALYZER_CACHE_DIR_KEY, SpanCachedTransformExecutor
 
 __all__ = ["SpanCachedTransform"]
 
@@ -30,15 +33,14 @@ class SpanCachedTransformSpec(component_spec.ComponentSpec):
 class SpanCachedTransform(transform_component.Transform):
     """Transform with a persistent analyzer cache keyed by span (see executor.py).
 
-    It analyses and writes the transform graph only: no statistics (StatisticsGen
-    describes the raw data) and no transformed copy of the examples. The Trainer
-    and the Tuner read ExampleGen's examples and apply the graph as they read
-    (trainer/data.py), as the exported model does at serving time; writing the
-    copy took more than half of Transform's time at 100x the sample (README, Scale).
+    As the pipeline's stock Transform, it analyses and writes the transform
+    graph only: no statistics (StatisticsGen describes the raw data) and no
+    transformed copy of the examples (the Trainer and the Tuner apply the graph
+    as they read, trainer/data.py, as the exported model does at serving time).
     """
 
     SPEC_CLASS = SpanCachedTransformSpec
-    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(SpanCachedTransformExecutor)
 
     def __init__(
         self,

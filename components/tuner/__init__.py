@@ -1,5 +1,5 @@
-"""Tuner: KerasTuner search whose trials and TensorBoard HParams persist under the pipeline root."""
+"""DistributedTunerExecutor, an executor swap for TFX's Tuner: trials kept under the pipeline root, parallel tuners."""
 
-from components.tuner.component import Tuner
+from components.tuner.executor import DistributedTunerExecutor
 
-__all__ = ["Tuner"]
+__all__ = ["DistributedTunerExecutor"]

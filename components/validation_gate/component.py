@@ -16,11 +16,9 @@ from __future__ import annotations
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact, channel, component_spec, standard_artifacts
 
-from components.validation_gate import executor
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
     BASELINE_MODEL_KEY,
-    CODE_VERSION_KEY,
     DRIFT_KEY,
     EXAMPLES_KEY,
     FAIL_ON_KEY,
@@ -31,6 +29,7 @@ from components.validation_gate.component_keys import (
     VALIDATED_SCHEMA_KEY,
     VERDICT_KEY,
 )
+from components.validation_gate.executor import ValidationGateExecutor
 
 __all__ = ["DataValidationVerdict", "ValidationGate"]
 
@@ -54,8 +53,6 @@ class ValidationGateSpec(component_spec.ComponentSpec):
         # The resolved task as JSON (trainer/features.py); with it, the trainability checks run.
         TASK_KEY: component_spec.ExecutionParameter(type=str, optional=True),
         MIN_EXAMPLES_KEY: component_spec.ExecutionParameter(type=int, optional=True),
-        # The hash of the code the executor runs (it computes labels with trainer/), for the cache key.
-        CODE_VERSION_KEY: component_spec.ExecutionParameter(type=str, optional=True),
         DRIFT_KEY: component_spec.ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
@@ -75,7 +72,7 @@ class ValidationGate(base_component.BaseComponent):
     """Fails the run when anomalies reach `fail_on` ('error' or 'warning')."""
 
     SPEC_CLASS = ValidationGateSpec
-    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ValidationGateExecutor)
 
     def __init__(
         self,
@@ -86,7 +83,6 @@ class ValidationGate(base_component.BaseComponent):
         examples: channel.BaseChannel | None = None,
         task: str | None = None,
         min_examples: int | None = None,
-        code_version: str | None = None,
         baseline_model: channel.BaseChannel | None = None,
         drift: str | None = None,
     ):
@@ -100,7 +96,6 @@ class ValidationGate(base_component.BaseComponent):
           examples: ExampleGen's output, whose train split's labels are checked.
           task: The resolved TaskSpec as JSON; without it only anomalies are checked.
           min_examples: Fewest examples a split may have (validation.min_examples).
-          code_version: The hash of the code the executor runs.
           baseline_model: The latest blessed model; the statistics of its
             training data are the drift baseline.
           drift: JSON settings of the drift check (component_keys.DRIFT_KEY);
@@ -114,7 +109,6 @@ class ValidationGate(base_component.BaseComponent):
             examples=examples,
             task=task,
             min_examples=min_examples,
-            code_version=code_version,
             baseline_model=baseline_model,
             drift=drift,
             validated_schema=channel.Channel(type=standard_artifacts.Schema),

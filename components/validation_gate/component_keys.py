@@ -10,7 +10,6 @@ VERDICT_KEY = "verdict"
 FAIL_ON_KEY = "fail_on"
 TASK_KEY = "task"
 MIN_EXAMPLES_KEY = "min_examples"
-CODE_VERSION_KEY = "code_version"
 # JSON: where the input spans are (input_base, pattern, format), where drift scalars go
 # (log_dir), and optional serving statistics (serving_statistics).
 DRIFT_KEY = "drift"

@@ -7,12 +7,15 @@ import os
 from typing import Any
 
 from absl import logging
-from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from common import records
+from common import spans as spans_lib
+from components import artifacts
 from components.validation_gate import drift, gate, trainability
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
@@ -33,12 +36,8 @@ from components.validation_gate.component_keys import (
 )
 from trainer.features import TaskSpec
 
-__all__ = ["DataValidationError", "Executor"]
+__all__ = ["DataValidationError", "ValidationGateExecutor"]
 
-# Written by ExampleValidator in each Split-<name> folder of its anomalies artifact.
-_ANOMALIES_FILE = "SchemaDiff.pb"
-# Written by StatisticsGen in each Split-<name> folder of its statistics artifact.
-_STATISTICS_FILE = "FeatureStats.pb"
 _DEFAULT_MIN_EXAMPLES = 1
 _LABEL_BATCH = 8192
 
@@ -47,16 +46,13 @@ class DataValidationError(RuntimeError):
     """The data has anomalies at or above the configured severity; the message is the report."""
 
 
-class Executor(base_executor.BaseExecutor):
+class ValidationGateExecutor(base_executor.BaseExecutor):
     """Raises with the report when the data fails; otherwise writes the verdict and passes the schema on."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
         anomalies = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
         splits = artifact_utils.decode_split_names(anomalies.split_names)
-        by_split = {
-            split: _read_anomalies(os.path.join(artifact_utils.get_split_uri([anomalies], split), _ANOMALIES_FILE))
-            for split in splits
-        }
+        by_split = {split: artifacts.load_anomalies(anomalies, split) for split in splits}
         fail_on = gate.Severity.parse(exec_properties[FAIL_ON_KEY])
         findings = list(gate.collect_findings(by_split))
         task_json = exec_properties.get(TASK_KEY)
@@ -95,7 +91,7 @@ def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: boo
     if input_dict.get(STATISTICS_KEY):
         statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
         by_split = {
-            split: _read_statistics(os.path.join(artifact_utils.get_split_uri([statistics], split), _STATISTICS_FILE))
+            split: artifacts.load_statistics(statistics, split)
             for split in artifact_utils.decode_split_names(statistics.split_names)
         }
         findings += trainability.statistics_findings(by_split, task, min_examples)
@@ -114,28 +110,28 @@ def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: boo
 
 def _drift(input_dict, settings: dict) -> list[gate.Finding]:
     """Drift of the newest span's train split from the baseline (and skew from serving statistics, if given)."""
-    from components.distributed_trainer.executor import training_statistics_path
-    from components.example_gen.executor import WINDOW_PROPERTY
     from trainer import features
 
     statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
-    current = _read_statistics(os.path.join(artifact_utils.get_split_uri([statistics], "train"), _STATISTICS_FILE))
+    current = artifacts.load_statistics(statistics, artifacts.TRAIN_SPLIT)
     schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
     schema = features.load_schema(schema_file)
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]) if input_dict.get(EXAMPLES_KEY) else None
-    spans = json.loads(examples.get_string_custom_property(WINDOW_PROPERTY) or "[]") if examples else []
+    spans = artifacts.examples_spans(examples) if examples else []
     newest = spans[0] if spans else 0
     baseline, name = None, ""
     model = input_dict.get(BASELINE_MODEL_KEY)
-    if model and fileio.exists(training_statistics_path(model[0].uri)):
-        baseline = _read_statistics(training_statistics_path(model[0].uri))
+    if model and fileio.exists(artifacts.training_statistics_path(model[0].uri)):
+        baseline = artifacts.read_statistics_file(artifacts.training_statistics_path(model[0].uri))
         name = "the training data of the latest blessed model"
     elif settings.get("input_base") and spans:
         previous = _previous_span(settings, newest)
         if previous is not None:
             baseline = _span_statistics(settings, previous)
             name = f"span {previous} (the previous span: no model is blessed yet)"
-    serving = _read_statistics(settings["serving_statistics"]) if settings.get("serving_statistics") else None
+    serving = (
+        artifacts.read_statistics_file(settings["serving_statistics"]) if settings.get("serving_statistics") else None
+    )
     measures = drift.compare(current, schema, baseline, serving)
     logging.info("Drift of span %s from %s: %s", newest, name or "nothing (no baseline)", measures)
     if settings.get("log_dir") and measures:
@@ -144,9 +140,7 @@ def _drift(input_dict, settings: dict) -> list[gate.Finding]:
 
 
 def _previous_span(settings: dict, newest: int) -> int | None:
-    from components.example_gen import window
-
-    older = [span for span in window.available_spans(settings["input_base"], settings["pattern"]) if span < newest]
+    older = [span for span in spans_lib.available_spans(settings["input_base"], settings["pattern"]) if span < newest]
     return older[-1] if older else None
 
 
@@ -154,18 +148,10 @@ def _span_statistics(settings: dict, span: int) -> statistics_pb2.DatasetFeature
     """TFDV statistics of one span's files, as StatisticsGen would compute them."""
     import tensorflow_data_validation as tfdv
 
-    from components.example_gen import window
-
-    location = os.path.join(settings["input_base"], window.span_pattern(settings["pattern"], span))
+    location = os.path.join(settings["input_base"], spans_lib.span_pattern(settings["pattern"], span))
     if settings.get("format") == "csv":
         return tfdv.generate_statistics_from_csv(data_location=location).datasets[0]
     return tfdv.generate_statistics_from_tfrecord(data_location=location).datasets[0]
-
-
-def _read_statistics(path: str) -> statistics_pb2.DatasetFeatureStatistics:
-    with fileio.open(path, "rb") as stream:
-        (dataset,) = statistics_pb2.DatasetFeatureStatisticsList.FromString(stream.read()).datasets
-    return dataset
 
 
 def _train_batches(examples, schema_file: str, task: TaskSpec):
@@ -173,18 +159,13 @@ def _train_batches(examples, schema_file: str, task: TaskSpec):
     import tensorflow as tf
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from trainer import data, features
+    from trainer import features
 
     spec = schema_utils.schema_as_feature_spec(features.load_schema(schema_file)).feature_spec
     if task.label.fn is None:
         spec = {name: spec[name] for name in task.label.source_columns}
-    files = sorted(fileio.glob(os.path.join(artifact_utils.get_split_uri(examples, "train"), "*")))
-    return data.read_records(files).batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
-
-
-def _read_anomalies(path: str) -> anomalies_pb2.Anomalies:
-    with fileio.open(path, "rb") as stream:
-        return anomalies_pb2.Anomalies.FromString(stream.read())
+    files = records.list_files(artifacts.split_files_pattern(examples[0], artifacts.TRAIN_SPLIT))
+    return records.read_records(files).batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
 
 
 def _write_text(path: str, text: str) -> None:

@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
+from common import locks
 from components.pusher import PushVerificationError, versions
-from components.pusher.executor import PUSHED_NEW_VERSION_PROPERTY, Executor
+from components.pusher.executor import PUSHED_NEW_VERSION_PROPERTY, AtomicPushExecutor
 from tests.conftest import REPO_ROOT
 
 
@@ -181,7 +182,7 @@ def test_a_push_killed_mid_copy_leaves_no_version_and_the_next_push_cleans_up(tm
 def test_a_held_lock_times_out_naming_the_lock_file(tmp_path):
     root = str(tmp_path / "serving")
     with versions.serving_lock(root):
-        with pytest.raises(versions.PushLockTimeoutError, match=r"another push has held .*\.push\.lock"):
+        with pytest.raises(locks.LockedError, match=r"a push \(pid \d+, since .*\) holds .*\.push\.lock after waiting"):
             versions.publish(str(saved_model(tmp_path / "m")), root, _verify, lock_timeout_seconds=0.5)
 
 
@@ -197,7 +198,7 @@ def _push(tmp_path, model_dir, serving_root, blessed=True):
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / f"pushed-{len(list(tmp_path.glob('pushed-*')))}")
     destination = {"filesystem": {"base_directory": str(serving_root)}}
-    Executor().Do(
+    AtomicPushExecutor().Do(
         {"model": [model], "model_blessing": [blessing]},
         {"pushed_model": [pushed]},
         {"push_destination": json.dumps(destination)},

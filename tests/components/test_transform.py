@@ -1,70 +1,88 @@
-"""SpanCachedTransform's executor: TFX's Transform run with our TransformProcessor."""
+"""FastTransformExecutor: TFX's Transform reading in batches writes the graph TFX's own executor writes."""
 
 from __future__ import annotations
 
 import json
+import os
 
+import numpy as np
 import pytest
-from tensorflow_metadata.proto.v0 import schema_pb2
-from tensorflow_transform.beam import analyzer_cache
 from tfx.components.transform import executor as tfx_transform_executor
-from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx_bsl.tfxio import tf_example_record
+from tfx.proto import transform_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import proto_utils
 
 from components.batched_tfxio import BatchedTFExampleRecord
-from components.example_gen.executor import IDENTITIES_PROPERTY
-from components.transform.executor import Executor, Processor, dataset_identities
+from components.transform import FastTransformExecutor
+from tests.conftest import SCHEMA_PATH, serialized_examples, task_config
+from trainer.preprocessing import preprocessing_fn
 
-GZIP = "tfrecords_gzip"  # examples_utils.get_file_format of ExampleGen's output
 
-
-def _examples(tmp_path, identities: dict[str, str]) -> standard_artifacts.Examples:
+def _run(tmp_path, transformed, executor) -> str:
+    """Runs a Transform executor over the fixture's raw train split, as the pipeline configures it."""
     examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "older1_train"])
-    examples.set_string_custom_property(IDENTITIES_PROPERTY, json.dumps(identities))
-    return examples
+    examples.uri = transformed.examples_uri
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples.set_string_custom_property("file_format", "tfrecords_gzip")
+    examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
+    schema = standard_artifacts.Schema()
+    schema.uri = os.path.dirname(SCHEMA_PATH)
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = str(tmp_path / "transform_graph")
+    properties = {
+        "preprocessing_fn": f"{preprocessing_fn.__module__}.{preprocessing_fn.__qualname__}",
+        "custom_config": json.dumps(task_config()),
+        "splits_config": proto_utils.proto_to_json(transform_pb2.SplitsConfig(analyze=["train"])),
+        "force_tf_compat_v1": 0,
+        "disable_statistics": 1,
+    }
+    executor().Do({"examples": [examples], "schema": [schema]}, {"transform_graph": [graph]}, properties)
+    return graph.uri
 
 
-def _schema() -> schema_pb2.Schema:
-    schema = schema_pb2.Schema()
-    schema.feature.add(name="fare", type=schema_pb2.FLOAT)
-    return schema
+@pytest.mark.integration
+def test_the_fast_executor_reads_in_batches_and_writes_tfxs_graph(tmp_path, transformed, monkeypatch):
+    import tensorflow_transform as tft
+
+    reads = []
+    read = BatchedTFExampleRecord.read
+    monkeypatch.setattr(BatchedTFExampleRecord, "read", lambda self, *args: reads.append(args) or read(self, *args))
+    ours = tft.TFTransformOutput(_run(tmp_path / "ours", transformed, FastTransformExecutor))
+    assert reads, "the fast executor read through the batched source"
+    count = len(reads)
+    theirs = tft.TFTransformOutput(_run(tmp_path / "tfx", transformed, tfx_transform_executor.Executor))
+    assert len(reads) == count, "TFX's executor did not"
+
+    for name in ours.transformed_metadata.schema.feature:
+        assert name in theirs.transformed_metadata.schema.feature
+    for vocabulary in preprocessing_vocabularies():
+        assert ours.vocabulary_by_name(vocabulary) == theirs.vocabulary_by_name(vocabulary), vocabulary
+    batch = serialized_examples(transformed.raw_eval_rows[:256])
+    import tensorflow as tf
+
+    raw = tf.io.parse_example(tf.constant(batch), ours.raw_feature_spec())
+    mine, other = ours.transform_features_layer()(raw), theirs.transform_features_layer()(raw)
+    assert sorted(mine) == sorted(other)
+    for key in mine:
+        # Means and variances summed in another order differ in float32's last digits.
+        np.testing.assert_allclose(_dense(mine[key]), _dense(other[key]), rtol=1e-5, atol=1e-5, err_msg=key)
 
 
-def test_tf_examples_are_read_in_batches(tmp_path):
-    dataset = tfx_transform_executor._Dataset(str(tmp_path / "*"), GZIP, example_gen_pb2.FORMAT_TF_EXAMPLE, None)
-    assert isinstance(Processor({})._CreateTFXIO(dataset, _schema()), BatchedTFExampleRecord)
-    stock = tfx_transform_executor.TransformProcessor()._CreateTFXIO(dataset, _schema())
-    assert type(stock) is tf_example_record.TFExampleRecord, "what the stock processor makes, and ours replaces"
+def preprocessing_vocabularies() -> list[str]:
+    """The vocabulary files the sample's preprocessing_fn writes, one per categorical input."""
+    from tests.conftest import taxi_task
+    from trainer import features
+
+    return [
+        features.vocabulary_name(feature.name)
+        for feature in taxi_task().features
+        if feature.kind is features.FeatureKind.CATEGORICAL
+    ]
 
 
-def test_cached_datasets_are_keyed_by_their_split_identity(tmp_path):
-    examples = _examples(tmp_path, {"older1_train": "span-1-train-3f2a"})
-    identities = dataset_identities([examples])
-    older, newest = (artifact_utils.get_split_uri([examples], split) + "/*" for split in ("older1_train", "train"))
-    datasets = Processor(identities)._MakeDatasetList(
-        [older, newest], [GZIP, GZIP], example_gen_pb2.FORMAT_TF_EXAMPLE, None, False
-    )
-    assert datasets[0].dataset_key == analyzer_cache.DatasetKey("span-1-train-3f2a")
-    assert (
-        datasets[1].dataset_key != analyzer_cache.DatasetKey("span-1-train-3f2a") and datasets[1].dataset_key.is_cached
-    )
+def _dense(tensor):
+    import tensorflow as tf
 
-
-def test_tfx_transform_runs_with_our_processor_and_gets_the_stock_one_back(tmp_path, monkeypatch):
-    made = []
-
-    def stock_do(self, input_dict, output_dict, exec_properties):
-        made.append(tfx_transform_executor.TransformProcessor())  # what TFX's Do makes, by that name
-        raise RuntimeError("analysis failed")
-
-    stock = tfx_transform_executor.TransformProcessor
-    monkeypatch.setattr(tfx_transform_executor.Executor, "Do", stock_do)
-    examples = _examples(tmp_path, {"train": "span-2-train-9c1d"})
-    with pytest.raises(RuntimeError, match="analysis failed"):
-        Executor().Do({standard_component_specs.EXAMPLES_KEY: [examples]}, {}, {})
-    (processor,) = made
-    assert isinstance(processor, Processor) and processor._identities == dataset_identities([examples])
-    assert tfx_transform_executor.TransformProcessor is stock, "restored, also after a failure"
+    if isinstance(tensor, tf.SparseTensor):
+        tensor = tf.sparse.to_dense(tensor)
+    return tensor.numpy()

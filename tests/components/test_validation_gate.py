@@ -11,7 +11,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.validation_gate import DataValidationError, DataValidationVerdict, gate
 from components.validation_gate import component_keys as keys
-from components.validation_gate.executor import Executor
+from components.validation_gate.executor import ValidationGateExecutor
 from tests.conftest import SCHEMA_PATH
 
 ERROR = anomalies_pb2.AnomalyInfo.ERROR
@@ -146,7 +146,7 @@ def _run_executor(tmp_path, anomalies_by_split: dict, fail_on: str = "error"):
     outputs = {keys.VALIDATED_SCHEMA_KEY: [validated_schema], keys.VERDICT_KEY: [verdict]}
     error = None
     try:
-        Executor().Do(inputs, outputs, {keys.FAIL_ON_KEY: fail_on})
+        ValidationGateExecutor().Do(inputs, outputs, {keys.FAIL_ON_KEY: fail_on})
     except DataValidationError as raised:
         error = raised
     return verdict, validated_schema, error

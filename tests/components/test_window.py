@@ -1,4 +1,4 @@
-"""The rolling window: which spans a run reads, the splits it writes, and stable identities for the analyzer cache."""
+"""The rolling window: the splits its executors write, the same with TFX's reading and ours, and stable identities."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components.example_gen import InputFileError, diagnose, window
-from components.example_gen.executor import IDENTITIES_PROPERTY, WINDOW_PROPERTY, TFRecordExecutor
+from components import artifacts
+from components.artifacts import IDENTITIES_PROPERTY, SPANS_PROPERTY
+from components.example_gen import FastImportExecutor, InputFileError, WindowedImportExecutor, diagnose, window
 from components.transform.executor import dataset_identities
+
+EXECUTORS = [FastImportExecutor, WindowedImportExecutor]
 
 
 def _span(folder, span: int, values: range) -> None:
@@ -26,17 +29,6 @@ def _span(folder, span: int, values: range) -> None:
             writer.write(example.SerializeToString())
 
 
-def test_the_window_is_the_newest_span_and_the_ones_below_it(tmp_path):
-    for span in (1, 2, 3, 7):
-        _span(tmp_path, span, range(1))
-    (tmp_path / "span-9").mkdir()  # no files: not a span
-    assert window.available_spans(str(tmp_path), "span-{SPAN}/*") == [1, 2, 3, 7]
-    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=7, window=3) == [7, 3, 2]
-    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=2, window=4) == [2, 1], "fewer spans exist"
-    assert window.window_spans(str(tmp_path), "span-{SPAN}/*", newest=3, window=1) == [3]
-    assert window.available_spans(str(tmp_path), "*.gz") == [], "a flat pattern has no spans"
-
-
 def test_older_spans_keep_their_hash_partition_as_two_splits():
     parts = window.window_parts([7, 3], window=3)
     assert [(part.split, part.span, part.part) for part in parts] == [
@@ -47,8 +39,8 @@ def test_older_spans_keep_their_hash_partition_as_two_splits():
         ("older2_train", None, "train"),
         ("older2_eval", None, "eval"),
     ]
-    assert window.older_split_names(3) == ["older1_train", "older1_eval", "older2_train", "older2_eval"]
-    assert window.older_split_names(1) == []
+    assert artifacts.older_split_names(3) == ["older1_train", "older1_eval", "older2_train", "older2_eval"]
+    assert artifacts.older_split_names(1) == []
 
 
 def test_the_same_rows_keep_the_same_identity_under_another_split_name():
@@ -58,25 +50,20 @@ def test_the_same_rows_keep_the_same_identity_under_another_split_name():
     assert window.SpanPart("older2_eval", None, "eval").identity("abc", "p") is None
 
 
-def test_a_span_fingerprint_changes_with_its_files(tmp_path):
-    _span(tmp_path, 1, range(10))
-    before = window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1)
-    assert before == window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1)
-    (tmp_path / "span-1" / "more.tfrecord.gz").write_bytes(b"")
-    assert window.span_fingerprint(str(tmp_path), "span-{SPAN}/*", 1) != before
-
-
-@pytest.fixture(scope="module")
-def windowed_run(tmp_path_factory):
-    """Our TFRecord ExampleGen executor over spans 1..3 (100 rows each), window 3, newest resolved as span 3."""
+@pytest.fixture(scope="module", params=EXECUTORS, ids=lambda executor: executor.__name__)
+def windowed_run(request, tmp_path_factory):
+    """A windowed TFRecord executor over spans 1..3 (100 rows each), window 3, newest resolved as span 3."""
     data = tmp_path_factory.mktemp("spans")
     for span in (1, 2, 3):
         _span(data, span, range(span * 1000, span * 1000 + 100))
-    return _run_window(data, tmp_path_factory.mktemp("examples"), span=3, window_spans=3, input_fingerprint="fp")
+    examples_dir = tmp_path_factory.mktemp("examples")
+    return _run_window(data, examples_dir, span=3, window_spans=3, executor=request.param, input_fingerprint="fp")
 
 
-def _run_window(data, examples_dir, span: int, window_spans: int, **extra) -> standard_artifacts.Examples:
-    """Runs our TFRecord ExampleGen executor on `span` (resolved as the newest) with a window; returns its Examples."""
+def _run_window(
+    data, examples_dir, span: int, window_spans: int, executor=FastImportExecutor, **extra
+) -> standard_artifacts.Examples:
+    """Runs a TFRecord ExampleGen executor on `span` (resolved as the newest) with a window; returns its Examples."""
     examples = standard_artifacts.Examples()
     examples.uri = str(examples_dir)
     output = example_gen_pb2.Output(
@@ -99,7 +86,7 @@ def _run_window(data, examples_dir, span: int, window_spans: int, **extra) -> st
         "window_pattern": "span-{SPAN}/*",
         **extra,
     }
-    TFRecordExecutor().Do({}, {"examples": [examples]}, properties)
+    executor().Do({}, {"examples": [examples]}, properties)
     return examples
 
 
@@ -126,15 +113,27 @@ def test_the_executor_writes_the_window_as_splits_and_records_it(windowed_run):
     assert sorted(_values(examples, "older1_train") + _values(examples, "older1_eval")) == list(range(2000, 2100))
     assert sorted(_values(examples, "older2_train") + _values(examples, "older2_eval")) == list(range(1000, 1100))
     assert len(_values(examples, "older1_train")) > len(_values(examples, "older1_eval")), "the 2:1 hash partition"
-    assert json.loads(examples.get_string_custom_property(WINDOW_PROPERTY)) == [3, 2, 1]
+    assert json.loads(examples.get_string_custom_property(SPANS_PROPERTY)) == [3, 2, 1]
     identities = json.loads(examples.get_string_custom_property(IDENTITIES_PROPERTY))
     assert set(identities) == set(artifact_utils.decode_split_names(examples.split_names))
     assert identities["older1_train"].startswith("span-2-") and identities["train"].startswith("span-3-")
-    # The import's spill files (components/example_gen/batched.py) are gone: only the splits remain.
+    # The batched import's spill files (components/example_gen/batched.py) are gone: only the splits remain.
     assert sorted(os.listdir(examples.uri)) == sorted(f"Split-{name}" for name in identities)
 
 
-def test_a_good_window_is_read_once_and_a_bad_file_is_named(tmp_path, monkeypatch):
+def test_tfxs_reading_and_ours_put_the_same_rows_in_the_same_splits(tmp_path):
+    data = tmp_path / "spans"
+    for span in (1, 2):
+        _span(data, span, range(span * 1000, span * 1000 + 300))
+    runs = [_run_window(data, tmp_path / cls.__name__, 2, 2, executor=cls) for cls in EXECUTORS]
+    names = [artifact_utils.decode_split_names(examples.split_names) for examples in runs]
+    assert names[0] == names[1] == ["train", "eval", "older1_train", "older1_eval"]
+    for split in names[0]:
+        assert sorted(_values(runs[0], split)) == sorted(_values(runs[1], split)), split
+
+
+@pytest.mark.parametrize("executor", EXECUTORS, ids=lambda executor: executor.__name__)
+def test_a_good_window_is_read_once_and_a_bad_file_is_named(tmp_path, monkeypatch, executor):
     data = tmp_path / "data"
     _span(data, 1, range(50))
     _span(data, 2, range(100, 150))
@@ -145,19 +144,19 @@ def test_a_good_window_is_read_once_and_a_bad_file_is_named(tmp_path, monkeypatc
     # A good window: the import reads every file once; the per-file diagnosis only runs after a failure.
     with monkeypatch.context() as patch:
         patch.setattr(diagnose, "unreadable_files", never)
-        examples = _run_window(data, tmp_path / "good", span=2, window_spans=2)
+        examples = _run_window(data, tmp_path / "good", span=2, window_spans=2, executor=executor)
     assert sorted(_values(examples, "older1_train") + _values(examples, "older1_eval")) == list(range(50))
 
     whole = (data / "span-1" / "part.tfrecord.gz").read_bytes()
     (data / "span-1" / "part.tfrecord.gz").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(InputFileError, match=r"span-1/part\.tfrecord\.gz: truncated after \d+ records"):
-        _run_window(data, tmp_path / "truncated", span=2, window_spans=2)
+        _run_window(data, tmp_path / "truncated", span=2, window_spans=2, executor=FastImportExecutor)
 
     (data / "span-1" / "part.tfrecord.gz").unlink()
     with tf.io.TFRecordWriter(str(data / "span-1" / "part.tfrecord.gz"), options="GZIP") as writer:
         writer.write(b"\xff\xfe not a protocol buffer")
     with pytest.raises(InputFileError, match=r"its first record is not a serialized tf\.Example"):
-        _run_window(data, tmp_path / "not_examples", span=2, window_spans=2)
+        _run_window(data, tmp_path / "not_examples", span=2, window_spans=2, executor=executor)
 
 
 def test_transform_keys_each_split_by_its_identity(windowed_run):
@@ -175,5 +174,5 @@ def test_positions_without_a_span_are_empty_splits_that_can_be_read(tmp_path):
     assert artifact_utils.decode_split_names(examples.split_names)[2:] == ["older1_train", "older1_eval"]
     assert tf.io.gfile.glob(artifact_utils.get_split_uri([examples], "older1_train") + "/*"), "a file, with no record"
     assert _values(examples, "older1_train") == [] and len(_values(examples, "train")) > 50
-    assert json.loads(examples.get_string_custom_property(WINDOW_PROPERTY)) == [1]
+    assert json.loads(examples.get_string_custom_property(SPANS_PROPERTY)) == [1]
     assert "older1_train" not in json.loads(examples.get_string_custom_property(IDENTITIES_PROPERTY))

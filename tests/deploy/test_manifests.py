@@ -8,10 +8,10 @@ import shutil
 import pytest
 import yaml
 
-from components.launcher import cluster
-from components.launcher.kubernetes import plan_launch
-from components.launcher.settings import KubernetesSettings
-from components.launcher.spec import WorkerSpec
+from launcher import cluster
+from launcher.kubernetes import plan_launch
+from launcher.settings import KubernetesSettings
+from launcher.spec import WorkerSpec
 from pipelines import config as config_lib
 from tests.deploy import checks
 
@@ -209,7 +209,7 @@ def test_launcher_jobs_built_from_the_prod_templates_are_valid(job_kind, tfjob_s
         assert checks.restricted_violations(manifest, "launcher") == []
     pods = [pod for manifest in plan.manifests for _, pod in checks.pod_specs(manifest)]
     assert pods[0]["nodeSelector"] == template["spec"]["nodeSelector"], "the overlay's GPU nodes are kept"
-    assert pods[0]["containers"][0]["command"][:4] == ["python", "-m", "components.launcher.worker", "--spec-json"]
+    assert pods[0]["containers"][0]["command"][:4] == ["python", "-m", "launcher.worker", "--spec-json"]
     if job_kind == "indexed_job":
         env = {item["name"] for item in pods[0]["containers"][0]["env"]}
         assert cluster.WORKER_HOSTS_ENV in env and plan.manifests[0]["kind"] == "Job"

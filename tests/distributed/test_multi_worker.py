@@ -24,11 +24,10 @@ from tfx.proto import trainer_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from components.distributed_trainer.executor import Executor as DistributedTrainerExecutor
-from components.launcher import WorkerFailedError, local
-from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
-from components.tuner.executor import Executor as TunerExecutor
-from components.tuner.executor import search_dir
+from components.distributed_trainer.executor import DistributedTrainerExecutor
+from components.tuner.executor import DistributedTunerExecutor, search_dir
+from launcher import WorkerFailedError, local
+from launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from tests.conftest import serialized_examples, task_config
 from tests.distributed import accessor_run_fn, umask_run_fn
 from trainer import task, tuning, warm_start
@@ -65,7 +64,7 @@ def _train(
         **settings,
     }
     custom_config = {
-        SETTINGS_KEY: TrainingSettings(**values).model_dump(mode="json"),
+        SETTINGS_KEY: TrainingSettings(**values).custom_config(),
         **task_config(),
         NUM_WORKERS_KEY: num_workers,
         LAUNCHER_KEY: {"backend": "local", "max_restarts": max_restarts, "timeout_seconds": 600},
@@ -249,7 +248,7 @@ def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, t
     max_trials = 4
     custom_config = {
         SETTINGS_KEY: BatchSettings(batch_size=128).model_dump(mode="json"),
-        tuning.TUNING_KEY: TuningSettings(max_trials=max_trials, steps_per_trial=40).model_dump(mode="json"),
+        tuning.TUNING_KEY: TuningSettings(max_trials=max_trials, steps_per_trial=40).custom_config(),
         **task_config(),
         NUM_WORKERS_KEY: 2,
         LAUNCHER_KEY: {"backend": "local", "timeout_seconds": 600},
@@ -267,7 +266,7 @@ def test_two_tuners_complete_the_trials_without_running_one_twice(transformed, t
     results.uri = str(tmp_path / "results")
     outputs = {"best_hyperparameters": [best], "tuner_results": [results]}
 
-    TunerExecutor().Do(inputs, outputs, exec_properties)
+    DistributedTunerExecutor().Do(inputs, outputs, exec_properties)
 
     started = [re.search(r"Tuner (\S+) starts trial (\S+):", line) for _, line in worker_lines()]
     started = [(match.group(1), match.group(2)) for match in started if match]

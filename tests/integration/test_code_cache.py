@@ -1,6 +1,6 @@
 """Re-runs are never stale: an edit to trainer code re-runs the components that run it, and nothing else.
 
-The pipeline hashes the code each component runs (trainer/code_version.py),
+The pipeline hashes the code each component runs (common/code_version.py),
 as imported. The test copies trainer/ to a temporary folder, runs each
 pipeline in its own process with that copy first on PYTHONPATH, and edits the
 copy, never the repo. Which components ran comes from each run's JSON summary.

@@ -1,15 +1,39 @@
-"""The config chooses the single-process or the distributed Trainer, and parallel tuning."""
+"""The wiring: TFX's components with our executor swaps, what reaches each cache key, workers and tuners."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from tfx import components as tfx_components
 
+from common.code_version import code_version
 from components.distributed_trainer import DistributedTrainer
-from components.launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
+from launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from pipelines import pipeline as pipeline_lib
 from tests.conftest import build_config
+
+# What runs where by default: (node class, executor class) by component id.
+DEFAULT_WIRING = {
+    pipeline_lib.EXAMPLE_GEN_ID: ("ImportExampleGen", "FastImportExecutor"),
+    pipeline_lib.STATISTICS_GEN_ID: ("StatisticsGen", "FastStatisticsExecutor"),
+    pipeline_lib.SCHEMA_GEN_ID: ("CuratedSchemaGen", "Executor"),
+    pipeline_lib.EXAMPLE_VALIDATOR_ID: ("ExampleValidator", "Executor"),
+    pipeline_lib.VALIDATION_GATE_ID: ("ValidationGate", "ValidationGateExecutor"),
+    pipeline_lib.TRANSFORM_ID: ("Transform", "FastTransformExecutor"),
+    pipeline_lib.TUNER_ID: ("Tuner", "DistributedTunerExecutor"),
+    pipeline_lib.TRAINER_ID: ("DistributedTrainer", "DistributedTrainerExecutor"),
+    pipeline_lib.MODEL_RESOLVER_ID: ("Resolver", "EmptyExecutor"),
+    pipeline_lib.EVALUATOR_ID: ("Evaluator", "FastEvaluatorExecutor"),
+    pipeline_lib.PUSHER_ID: ("AtomicPusher", "AtomicPushExecutor"),
+}
+# The components whose stock executor `performance.fast_executors: false` restores.
+FAST_SWAPS = (
+    pipeline_lib.EXAMPLE_GEN_ID,
+    pipeline_lib.STATISTICS_GEN_ID,
+    pipeline_lib.TRANSFORM_ID,
+    pipeline_lib.EVALUATOR_ID,
+)
 
 
 def _component(config, component_id):
@@ -55,8 +79,57 @@ def test_checkpoints_default_under_the_pipeline_root(make, tmp_path):
 
 
 def _cache_relevant(component) -> dict:
-    """What TFX keys a component's cache on, besides its inputs: its executor and its parameters."""
-    return {"executor": component.executor_spec.executor_class, **component.exec_properties}
+    """What TFX keys a component's cache on, besides its inputs: its executor spec and its parameters."""
+    spec = component.executor_spec
+    return {"executor": spec.executor_class, "flags": list(spec.extra_flags), **component.exec_properties}
+
+
+def _wiring(config) -> dict[str, tuple[str, str]]:
+    return {
+        component.id: (type(component).__name__, component.executor_spec.executor_class.__name__)
+        for component in pipeline_lib.create_pipeline(config).components
+    }
+
+
+def test_the_default_dag_is_tfxs_with_our_executors_where_they_are_faster(make):
+    assert _wiring(make()) == DEFAULT_WIRING
+    ours = {node for node, _ in DEFAULT_WIRING.values()} - set(tfx_components.__all__) - {"Resolver"}
+    assert ours == {"CuratedSchemaGen", "ValidationGate", "DistributedTrainer", "AtomicPusher"}
+
+
+def test_without_fast_executors_tfxs_own_run_in_the_stock_components(make):
+    wiring = {component.id: component for component in pipeline_lib.create_pipeline(make()).components}
+    stock = {
+        component.id: component
+        for component in pipeline_lib.create_pipeline(make("performance.fast_executors=false")).components
+    }
+    for component_id, component in stock.items():
+        executor = component.executor_spec.executor_class
+        if component_id in FAST_SWAPS:
+            assert executor is type(component).EXECUTOR_SPEC.executor_class, component_id
+            assert executor.__module__.startswith("tfx.components."), component_id
+            assert not getattr(component.executor_spec, "extra_flags", []), component_id
+        else:
+            assert executor is wiring[component_id].executor_spec.executor_class, component_id
+
+
+@pytest.mark.parametrize(
+    ("overrides", "example_gen", "executor"),
+    [
+        (("input.format=csv",), "CsvExampleGen", "WindowedCsvExecutor"),
+        (("input.format=csv", "performance.fast_executors=false"), "CsvExampleGen", "Executor"),
+        (("input.window_spans=3",), "WindowedExampleGen", "FastImportExecutor"),
+        (("input.window_spans=3", "performance.fast_executors=false"), "WindowedExampleGen", "WindowedImportExecutor"),
+        (("input.window_spans=3", "input.format=csv"), "WindowedExampleGen", "WindowedCsvExecutor"),
+    ],
+)
+def test_the_example_gen_follows_the_format_and_the_window(make, overrides, example_gen, executor):
+    assert _wiring(make(*overrides))[pipeline_lib.EXAMPLE_GEN_ID] == (example_gen, executor)
+
+
+def test_an_analyzer_cache_over_a_window_uses_the_span_cached_transform(make):
+    wiring = _wiring(make("input.window_spans=2", "input.analyzer_cache=true"))
+    assert wiring[pipeline_lib.TRANSFORM_ID] == ("SpanCachedTransform", "SpanCachedTransformExecutor")
 
 
 def _key(config, component_id: str) -> dict:
@@ -98,10 +171,29 @@ def test_slices_change_only_the_evaluator(make):
 
 def test_each_component_running_our_code_carries_its_code_version(make):
     config = make()
-    for component_id in (pipeline_lib.TRANSFORM_ID, pipeline_lib.TUNER_ID, pipeline_lib.TRAINER_ID):
-        assert len(_custom_config(_component(config, component_id))["code_version"]) == 16, component_id
-    for component_id in (pipeline_lib.EXAMPLE_GEN_ID, pipeline_lib.VALIDATION_GATE_ID, pipeline_lib.EVALUATOR_ID):
-        assert len(_component(config, component_id).exec_properties["code_version"]) == 16, component_id
+    user_functions = {
+        pipeline_lib.TRANSFORM_ID: "trainer.preprocessing",
+        pipeline_lib.TUNER_ID: "trainer.tuning",
+        pipeline_lib.TRAINER_ID: "trainer.task",
+    }
+    for component_id, module in user_functions.items():
+        assert _custom_config(_component(config, component_id))["code_version"] == code_version(module), component_id
+    for component in pipeline_lib.create_pipeline(config).components:
+        executor = component.executor_spec.executor_class
+        flags = list(getattr(component.executor_spec, "extra_flags", []))
+        if executor.__module__.split(".")[0] == "components":
+            assert flags == [f"--code_version={code_version(executor.__module__)}"], component.id
+        else:
+            assert flags == [], component.id
+
+
+def test_train_steps_travel_once_as_tfxs_train_args(make):
+    config = make("trainer.train_steps=321", "tuner.steps_per_trial=45")
+    trainer, tuner = _component(config, pipeline_lib.TRAINER_ID), _component(config, pipeline_lib.TUNER_ID)
+    assert json.loads(trainer.exec_properties["train_args"])["num_steps"] == 321
+    assert "train_steps" not in _custom_config(trainer)["settings"]
+    assert json.loads(tuner.exec_properties["train_args"])["num_steps"] == 45
+    assert "steps_per_trial" not in _custom_config(tuner)["tuning"]
 
 
 def _no_sdist():
@@ -111,7 +203,7 @@ def _no_sdist():
 def test_beam_components_build_no_tfx_sdist(make, monkeypatch):
     from tfx.utils import dependency_utils
 
-    from components.statistics_gen import executor as statistics_gen_executor
+    from components.statistics_gen import FastStatisticsExecutor
 
     monkeypatch.setattr(dependency_utils, "build_ephemeral_package", _no_sdist)
     config = make()
@@ -120,8 +212,8 @@ def test_beam_components_build_no_tfx_sdist(make, monkeypatch):
     args = pipeline_lib.beam_pipeline_args(config)
     assert args == [*config.beam.args, f"--sdk_container_image={pipeline_lib.PIPELINE_IMAGE}"]
     assert pipeline_lib.create_pipeline(config).beam_pipeline_args == args
-    context = statistics_gen_executor.Executor.Context(beam_pipeline_args=args, tmp_dir="unused", unique_id="1")
-    statistics_gen_executor.Executor(context)  # a real Beam executor: builds nothing
+    context = FastStatisticsExecutor.Context(beam_pipeline_args=args, tmp_dir="unused", unique_id="1")
+    FastStatisticsExecutor(context)  # a real Beam executor: builds nothing
 
 
 @pytest.mark.parametrize(

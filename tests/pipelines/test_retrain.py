@@ -8,7 +8,8 @@ import pathlib
 
 import pytest
 
-from pipelines import locks, retrain, run_summary, status
+from common import locks
+from pipelines import local_runner, retrain, run_summary, status
 from tests.components.test_pusher import saved_model
 from tests.conftest import build_config
 
@@ -58,19 +59,19 @@ def test_a_span_that_stopped_the_run_is_not_retried(config, tmp_path):
 def test_a_second_loop_on_the_same_root_exits_naming_the_first(config, tmp_path, capsys):
     arguments = ["--config", str(tmp_path / "config.yaml"), "--once"]
     (tmp_path / "config.yaml").write_text(json.dumps(config.model_dump(mode="json")))
-    with locks.holding(config.pipeline.root, locks.LOOP_LOCK, "a retraining loop of taxi-local"):
+    with locks.holding(config.pipeline.root, retrain.LOOP_LOCK, "a retraining loop of taxi-local"):
         assert retrain.main(arguments) == 3
     error = capsys.readouterr().err
     assert f"a retraining loop of taxi-local (pid {os.getpid()}, since " in error
-    assert f"holds {os.path.join(config.pipeline.root, locks.LOOP_LOCK)}" in error
+    assert f"holds {os.path.join(config.pipeline.root, retrain.LOOP_LOCK)}" in error
 
 
 def test_a_run_lock_refuses_a_second_run_and_frees_itself(tmp_path):
-    with locks.holding(str(tmp_path), locks.RUN_LOCK, "a run of p"):
+    with locks.holding(str(tmp_path), local_runner.RUN_LOCK, "a run of p"):
         with pytest.raises(locks.LockedError, match=r"a run of p \(pid \d+, since .*\) holds .*\.run\.lock"):
-            with locks.holding(str(tmp_path), locks.RUN_LOCK, "another run"):
+            with locks.holding(str(tmp_path), local_runner.RUN_LOCK, "another run"):
                 pass
-    with locks.holding(str(tmp_path), locks.RUN_LOCK, "a later run"):
+    with locks.holding(str(tmp_path), local_runner.RUN_LOCK, "a later run"):
         pass  # released when the first holder left
 
 

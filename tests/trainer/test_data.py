@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import tensorflow as tf
 
@@ -117,32 +115,6 @@ def test_per_replica_batch_is_the_global_batch_split(transformed, transform):
 def test_no_matching_files_is_named(tmp_path, transform):
     with pytest.raises(FileNotFoundError, match="no input files match"):
         data.make_dataset([str(tmp_path / "nothing*")], transform, 8, training=False)
-
-
-@pytest.mark.parametrize("compression", ["GZIP", ""])
-def test_files_are_read_whole_blocks_at_a_time_every_record_once(tmp_path, compression):
-    # Handing records over one by one between tf.data's threads made reads 18x slower (trainer/data.py).
-    block, sizes = data._READ_BLOCK, (2 * data._READ_BLOCK + 300, 700, data._READ_BLOCK + 1)
-    paths = []
-    for file_index, size in enumerate(sizes):
-        paths.append(str(tmp_path / f"part-{file_index}"))
-        with tf.io.TFRecordWriter(paths[-1], options=compression or None) as writer:
-            for offset in range(size):
-                writer.write(f"{file_index} {offset}".encode())
-    expected = sorted(f"{file_index} {offset}" for file_index, size in enumerate(sizes) for offset in range(size))
-    for deterministic in (True, False):
-        records = [
-            record.decode()
-            for record in data.read_records(paths, compression, deterministic, cycle_length=2).as_numpy_iterator()
-        ]
-        assert sorted(records) == expected, "every record exactly once"
-        # Two files open at once: a file's records come in runs that end at a block's end or at its end.
-        runs = [list(run) for _, run in itertools.groupby(records, key=lambda record: record.split()[0])]
-        for run in runs:
-            file_index, last = map(int, run[-1].split())
-            assert (last + 1) % block == 0 or last + 1 == sizes[file_index], f"a run of {len(run)} ends at {last}"
-    ordered = [list(data.read_records(paths, compression, cycle_length=2).as_numpy_iterator()) for _ in range(2)]
-    assert ordered[0] == ordered[1], "a deterministic read gives the same order every time"
 
 
 def test_count_examples_counts_every_record_of_the_split(transformed):

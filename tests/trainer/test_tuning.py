@@ -26,9 +26,11 @@ def _fn_args(transformed, working_dir, algorithm="random", max_trials=2, steps_p
     return types.SimpleNamespace(
         custom_config={
             SETTINGS_KEY: training.model_dump(mode="json"),
-            tuning.TUNING_KEY: tuning_settings.model_dump(mode="json"),
+            tuning.TUNING_KEY: tuning_settings.custom_config(),
             **task_config(),
         },
+        # As TFX's Tuner passes it: TrainArgs.num_steps, the pipeline's tuner.steps_per_trial.
+        train_steps=steps_per_trial,
         transform_graph_path=transformed.transform_output,
         train_files=transformed.train_files,
         eval_files=transformed.eval_files,

@@ -4,9 +4,9 @@ Shared by the distributed trainer and the parallel tuner. `launch` picks the
 backend from LauncherSettings.
 """
 
-from components.launcher.launch import launch
-from components.launcher.local import WorkerFailedError, WorkerTimeoutError
-from components.launcher.settings import KubernetesSettings, LauncherSettings
-from components.launcher.spec import WorkerSpec
+from launcher.launch import launch
+from launcher.local import WorkerFailedError, WorkerTimeoutError
+from launcher.settings import KubernetesSettings, LauncherSettings
+from launcher.spec import WorkerSpec
 
 __all__ = ["KubernetesSettings", "LauncherSettings", "WorkerFailedError", "WorkerSpec", "WorkerTimeoutError", "launch"]

@@ -1,7 +1,7 @@
 """Entry point of one distributed worker.
 
-  python -m components.launcher.worker --spec FILE
-  python -m components.launcher.worker --spec-json JSON
+  python -m launcher.worker --spec FILE
+  python -m launcher.worker --spec-json JSON
 
 Local workers get TF_CONFIG (or KerasTuner's variables) from the launcher. In a
 Kubernetes Indexed Job the worker derives them from its completion index and
@@ -17,8 +17,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from components.launcher import cluster, local
-from components.launcher.spec import WorkerSpec, fn_args_from_dict
+from launcher import cluster, local
+from launcher.spec import WorkerSpec, fn_args_from_dict
 
 __all__ = ["cluster_env", "main", "run"]
 

@@ -1,4 +1,13 @@
-"""BatchEvaluator's executor: unpacks the artifacts, evaluates (evaluate.py), writes TFMA's files and the blessing."""
+"""FastEvaluatorExecutor: TFX's Evaluator, with the metrics computed over whole batches instead of per example.
+
+An executor swap for the stock Evaluator (`performance.fast_executors`). Same
+inputs, exec properties and EvalConfig as TFX's executor, and the same files
+(TFMA's readers read them) and blessing properties (the LatestBlessedModel
+resolver and the Pusher read those); it unpacks the artifacts, scores and
+computes the metrics (evaluate.py), and writes TFMA's files and the blessing.
+It runs in the component's process with TensorFlow, not on the Beam runner;
+an EvalConfig it does not compute is refused by name before any model loads.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +28,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, path_utils, proto_utils
 
-from components.batch_evaluator import evaluate
+from components import artifacts
+from components.evaluator import evaluate
 
-__all__ = ["BATCH_SIZE", "Executor"]
+__all__ = ["BATCH_SIZE", "FastEvaluatorExecutor"]
 
 # Examples per batch each model scores: large enough that TensorFlow, not Python, sets the pace.
 BATCH_SIZE = 8192
@@ -32,7 +42,7 @@ _EVAL_CONFIG_FILE = "eval_config.json"
 _DTYPES = {schema_pb2.INT: tf.int64, schema_pb2.FLOAT: tf.float32, schema_pb2.BYTES: tf.string}
 
 
-class Executor(base_executor.BaseExecutor):
+class FastEvaluatorExecutor(base_executor.BaseExecutor):
     """Evaluates the candidate (and the baseline, when there is one) and blesses it when the thresholds pass."""
 
     def Do(self, input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], exec_properties: dict) -> None:
@@ -45,9 +55,10 @@ class Executor(base_executor.BaseExecutor):
         paths = {
             spec.name: _serving_path(baseline if spec.is_baseline else candidate) for spec in eval_config.model_specs
         }
-        schema_uri = artifact_utils.get_single_uri(input_dict[standard_component_specs.SCHEMA_KEY])
-        slice_features = _slice_dtypes(eval_config, io_utils.get_only_uri_in_dir(schema_uri))
-        splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or ["eval"]
+        slice_features = _slice_dtypes(eval_config, input_dict.get(standard_component_specs.SCHEMA_KEY))
+        splits = json.loads(exec_properties.get(standard_component_specs.EXAMPLE_SPLITS_KEY) or "null") or [
+            artifacts.EVAL_SPLIT
+        ]
         files = _split_files(input_dict[standard_component_specs.EXAMPLES_KEY], splits)
 
         started = time.monotonic()
@@ -82,7 +93,14 @@ def _serving_path(model) -> str:
     return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
 
 
-def _slice_dtypes(eval_config: tfma.EvalConfig, schema_path: str) -> dict[str, tf.dtypes.DType]:
+def _slice_dtypes(eval_config: tfma.EvalConfig, schema_artifacts: list | None) -> dict[str, tf.dtypes.DType]:
+    """The dtype of each slice feature, from the schema input (required when the config slices by a feature)."""
+    sliced = [name for spec in eval_config.slicing_specs for name in spec.feature_keys]
+    if not sliced:
+        return {}
+    if not schema_artifacts:
+        raise ValueError(f"eval config slices by {sorted(set(sliced))}: give the Evaluator the schema input")
+    schema_path = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(schema_artifacts))
     schema = io_utils.SchemaReader().read(schema_path)
     types = {feature.name: feature.type for feature in schema.feature}
     dtypes = {}

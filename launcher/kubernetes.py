@@ -44,10 +44,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from components.launcher import cluster
-from components.launcher.local import WorkerFailedError, WorkerTimeoutError
-from components.launcher.settings import KubernetesSettings
-from components.launcher.spec import WorkerSpec
+from launcher import cluster
+from launcher.local import WorkerFailedError, WorkerTimeoutError
+from launcher.settings import KubernetesSettings
+from launcher.spec import WorkerSpec
 
 __all__ = [
     "JOB_CONTROLLER_LABELS",
@@ -244,7 +244,7 @@ def _fill_pod(
     if not containers:
         raise ValueError("the worker template's pod has no container")
     container = containers[0]
-    container["command"] = ["python", "-m", "components.launcher.worker", "--spec-json", spec.to_json()]
+    container["command"] = ["python", "-m", "launcher.worker", "--spec-json", spec.to_json()]
     container.pop("args", None)
     extra = [{"name": key, "value": value} for key, value in sorted(env.items())]
     container["env"] = [item for item in container.get("env", []) if item["name"] not in env] + extra

@@ -19,8 +19,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from components.launcher import cluster
-from components.launcher.spec import WorkerSpec
+from launcher import cluster
+from launcher.spec import WorkerSpec
 
 __all__ = [
     "PARENT_PID_ENV",
@@ -236,7 +236,7 @@ def run_local(
         spec_file = os.path.join(workdir, "spec.json")
         with open(spec_file, "w", encoding="utf-8") as stream:
             stream.write(spec.to_json())
-        command = [sys.executable, "-m", "components.launcher.worker", "--spec", spec_file]
+        command = [sys.executable, "-m", "launcher.worker", "--spec", spec_file]
 
         def make_group(attempt: int) -> LocalWorkerGroup:
             if spec.kind == "train":

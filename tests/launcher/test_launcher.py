@@ -23,11 +23,11 @@ import pytest
 import yaml
 from kubernetes import client
 
-from components.launcher import cluster, kubernetes, local
-from components.launcher.settings import KubernetesSettings
-from components.launcher.spec import WorkerSpec
-from components.launcher.worker import cluster_env
-from tests.components import k8s_server
+from launcher import cluster, kubernetes, local
+from launcher.settings import KubernetesSettings
+from launcher.spec import WorkerSpec
+from launcher.worker import cluster_env
+from tests.launcher import k8s_server
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "tests" / "data"
@@ -162,11 +162,11 @@ def test_an_error_in_the_launcher_stops_the_workers_it_started():
 
 def test_workers_die_with_a_launcher_that_is_killed(tmp_path):
     """The worker ties itself to the launcher (no preexec_fn): SIGKILL the launcher, the worker goes too."""
-    launcher = tmp_path / "launcher.py"
+    launcher = tmp_path / "start_worker.py"  # not launcher.py: that name would shadow the launcher package
     launcher.write_text(
         "import sys, time\n"
-        "from components.launcher import local\n"
-        "code = 'from components.launcher import local; local.die_with_parent(); import time; time.sleep(120)'\n"
+        "from launcher import local\n"
+        "code = 'from launcher import local; local.die_with_parent(); import time; time.sleep(120)'\n"
         "group = local.LocalWorkerGroup([[sys.executable, '-c', code]], [{}], ['worker-0'], lambda n, l: None)\n"
         "group.start()\n"
         "print(group.workers[0].process.pid, flush=True)\n"

@@ -1,11 +1,10 @@
 """An evaluation in batches: score the eval split with each model, then compute metrics per slice over whole arrays.
 
 TFMA's Evaluator runs each example through Python (unbatching, per-example
-metric combiners): about 800 eval rows/s on this machine whatever its
-options. Here each model scores batches of serialized examples through its
+metric combiners). Here each model scores batches of serialized examples through its
 own signatures, the labels, predictions and slice values are gathered into
 arrays, and every metric of every slice is one numpy expression
-(components/batch_evaluator/metrics.py). The results are TFMA's own types
+(components/evaluator/metrics.py). The results are TFMA's own types
 (MetricKey, slice keys, ValidationResult) and the thresholds are checked by
 TFMA's validator, so the gate means what an EvalConfig says and TFMA's readers
 (`tfma.load_eval_result`, `tfma.load_validation_result`) read the output.
@@ -26,8 +25,8 @@ import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.metrics import metric_specs, metric_types
 from tensorflow_model_analysis.writers import metrics_plots_and_validations_writer as tfma_writer
 
-from components.batch_evaluator import metrics as metrics_lib
-from trainer import data
+from common import records
+from components.evaluator import metrics as metrics_lib
 
 __all__ = ["ModelScores", "SliceValues", "check_supported", "metric_configs", "score", "sliced_metrics", "validate"]
 
@@ -67,8 +66,8 @@ def check_supported(eval_config: tfma.EvalConfig) -> None:
     unknown = sorted({name for name, _ in metric_configs(eval_config) if name not in metrics_lib.METRICS})
     if unknown:
         raise ValueError(
-            f"eval config: metric class(es) {unknown} are not computed by the BatchEvaluator; "
-            f"it computes {sorted(metrics_lib.METRICS)} (components/batch_evaluator/metrics.py)"
+            f"eval config: metric class(es) {unknown} are not computed by FastEvaluatorExecutor; "
+            f"it computes {sorted(metrics_lib.METRICS)} (components/evaluator/metrics.py)"
         )
     for spec in eval_config.slicing_specs:
         if spec.feature_values or spec.slice_keys_sql or len(spec.feature_keys) > 1:
@@ -212,11 +211,7 @@ class _ScoringModel:
 
 
 def _batches(files: Sequence[str], batch_size: int):
-    compressed = {file.endswith(".gz") for file in files}
-    if len(compressed) > 1:
-        raise ValueError(f"eval examples mix gzipped and plain TFRecord files: {sorted(files)[:4]}")
-    dataset = data.read_records(files, compression_type="GZIP" if compressed == {True} else "")
-    return iter(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    return iter(records.read_records(files).batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _add_slice_values(values: SliceValues, feature: tf.SparseTensor, first_row: int) -> None:

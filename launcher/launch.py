@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from absl import logging
 
-from components.launcher import kubernetes, local
-from components.launcher.settings import LauncherSettings
-from components.launcher.spec import WorkerSpec
+from launcher import kubernetes, local
+from launcher.settings import LauncherSettings
+from launcher.spec import WorkerSpec
 
 __all__ = ["LAUNCHER_KEY", "NUM_WORKERS_KEY", "launch", "pop_launch_config"]
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
+from common import code_version
 from tests.conftest import REPO_ROOT
-from trainer import code_version
 
 
 def _names(paths: list[str]) -> set[str]:
@@ -71,8 +71,9 @@ def test_an_unknown_module_is_an_error():
 def test_the_version_does_not_depend_on_where_the_code_is_checked_out(tmp_path):
     copy = tmp_path / "elsewhere"
     copy.mkdir()
+    # The trainer elsewhere; `common`, which it imports, stays where it is: the order of the two differs.
     subprocess.run(["cp", "-r", str(REPO_ROOT / "trainer"), str(copy)], check=True)
-    script = "from trainer import code_version; print(code_version.code_version('trainer.task'))"
+    script = "from common import code_version; print(code_version.code_version('trainer.task'))"
     env = {**os.environ, "PYTHONPATH": str(copy)}
 
     def run() -> subprocess.CompletedProcess:

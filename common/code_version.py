@@ -28,7 +28,7 @@ __all__ = ["CODE_VERSION_KEY", "FIRST_PARTY", "code_version", "module_closure"]
 # Where the hash travels in a component's custom_config (or parameters).
 CODE_VERSION_KEY = "code_version"
 # Our top-level packages; imports of anything else (TensorFlow, TFX) are versions in the lock.
-FIRST_PARTY = ("trainer", "components", "pipelines")
+FIRST_PARTY = ("common", "trainer", "launcher", "components", "pipelines")
 
 
 def module_closure(module: str, first_party: Iterable[str] = FIRST_PARTY) -> list[str]:
@@ -59,7 +59,8 @@ def module_closure(module: str, first_party: Iterable[str] = FIRST_PARTY) -> lis
 
 def code_version(*modules: str) -> str:
     """SHA-256 (first 16 hex digits) over the closure of `modules`: relative paths and bytes."""
-    files = sorted({path for module in modules for path in module_closure(module)})
+    # Ordered by the path from the package on: the same order wherever each package is checked out.
+    files = sorted({path for module in modules for path in module_closure(module)}, key=_display_path)
     digest = hashlib.sha256()
     for path in files:
         digest.update(_display_path(path).encode())
