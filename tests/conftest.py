@@ -90,6 +90,41 @@ def write_input(input_dir: pathlib.Path, rows: list[dict[str, str]], formats=("t
         sample_data.write_spans([rows], input_config, sample_data.column_types(str(SCHEMA_PATH)))
 
 
+def assert_same_statistics(ours, theirs, label: str = "") -> None:
+    """Two DatasetFeatureStatisticsLists describe every feature alike (readers look features up by path).
+
+    TFDV lists features in the order it first met them, which follows the order of the rows.
+    """
+    from google.protobuf import json_format
+
+    def by_feature(statistics) -> list:
+        datasets = json_format.MessageToDict(statistics)["datasets"]
+        for dataset in datasets:
+            dataset["features"] = sorted(dataset["features"], key=lambda feature: feature["path"]["step"])
+        return datasets
+
+    assert_same_fields(by_feature(ours), by_feature(theirs), label)
+
+
+def assert_same_fields(ours, theirs, path: str = "") -> None:
+    """Two protos' dicts (json_format.MessageToDict) are equal field by field, floats to 1e-12 relative.
+
+    The tolerance covers a sum taken in another order, which differs in the last digit.
+    """
+    if isinstance(theirs, dict):
+        assert sorted(ours) == sorted(theirs), path
+        for key in theirs:
+            assert_same_fields(ours[key], theirs[key], f"{path}.{key}")
+    elif isinstance(theirs, list):
+        assert len(ours) == len(theirs), path
+        for index, (mine, other) in enumerate(zip(ours, theirs, strict=True)):
+            assert_same_fields(mine, other, f"{path}[{index}]")
+    elif isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, rel=1e-12), path
+    else:
+        assert ours == theirs, path
+
+
 @functools.cache
 def taxi_task() -> features.TaskSpec:
     """The sample's task as the pipeline resolves it from local.yaml and the taxi schema."""

@@ -13,6 +13,7 @@ from tfx.components.statistics_gen import executor as tfx_statistics_gen_executo
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 
 from components.statistics_gen import DataTypeError, FastStatisticsExecutor, type_conflicts
+from tests.conftest import assert_same_statistics
 
 TFDV_DECODER_MESSAGE = 'Feature had wrong type, expected float_list, found bytes_list for feature "fare"'
 ARROW_MERGE_MESSAGE = "FAILED_PRECONDITION: Unable to merge incompatible type: float vs large_binary"
@@ -138,25 +139,7 @@ def _summary(statistics_file: pathlib.Path) -> dict:
     return summary
 
 
-def _assert_same(ours, theirs, path: str = "") -> None:
-    """Equal field by field; floats to 1e-12 relative (a sum in another order differs in the last digit)."""
-    if isinstance(theirs, dict):
-        assert sorted(ours) == sorted(theirs), path
-        for key in theirs:
-            _assert_same(ours[key], theirs[key], f"{path}.{key}")
-    elif isinstance(theirs, list):
-        assert len(ours) == len(theirs), path
-        for index, (mine, other) in enumerate(zip(ours, theirs, strict=True)):
-            _assert_same(mine, other, f"{path}[{index}]")
-    elif isinstance(theirs, float):
-        assert ours == pytest.approx(theirs, rel=1e-12), path
-    else:
-        assert ours == theirs, path
-
-
 def test_clean_examples_get_the_statistics_tfx_computes(tmp_path):
-    from google.protobuf import json_format
-
     trips = _trips(3000)
     trips[5] = _example(payment=b"Cash")  # a missing fare
     ours = _run_executor(tmp_path / "ours", {"train": trips, "eval": _trips(100)})
@@ -165,7 +148,7 @@ def test_clean_examples_get_the_statistics_tfx_computes(tmp_path):
     )
     for split in ("Split-train", "Split-eval"):
         mine, theirs = (tfdv.load_stats_binary(str(root / split / "FeatureStats.pb")) for root in (ours, stock))
-        _assert_same(json_format.MessageToDict(mine), json_format.MessageToDict(theirs), split)
+        assert_same_statistics(mine, theirs, split)
     assert _summary(ours / "Split-train" / "FeatureStats.pb")["fare"]["missing"] == 1
 
 

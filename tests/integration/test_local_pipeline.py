@@ -12,11 +12,20 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from common import records
 from components.pusher import versions
 from components.validation_gate import component_keys as gate_keys
 from pipelines import local_runner, sample_data
 from pipelines import pipeline as pipeline_lib
-from tests.conftest import REPO_ROOT, SCHEMA_PATH, build_config, node_executions, taxi_task, write_input
+from tests.conftest import (
+    REPO_ROOT,
+    SCHEMA_PATH,
+    assert_same_statistics,
+    build_config,
+    node_executions,
+    taxi_task,
+    write_input,
+)
 from tests.integration.conftest import only_artifact_dir, split_examples, summaries
 from trainer import expressions
 
@@ -165,6 +174,44 @@ def test_run_records_tensorboard_logs_for_trainer_and_tuner(good_run):
     tuner_search = only_artifact_dir(root, "Tuner", "tuner_results") / "search" / "tensorboard"
     trial_runs = [path for path in tuner_search.iterdir() if path.is_dir()]
     assert len(trial_runs) == config.tuner.max_trials
+
+
+def _split_records(root: pathlib.Path, split: str) -> list[bytes]:
+    files = sorted(
+        str(path) for path in (only_artifact_dir(root, "ExampleGen", "examples") / f"Split-{split}").iterdir()
+    )
+    return sorted(records.read_records(files).as_numpy_iterator())
+
+
+def test_tfxs_own_executors_run_the_sample_through_pusher_to_the_same_data(good_run, sample_input, tmp_path):
+    """performance.fast_executors: false: TFX's ExampleGen, StatisticsGen, Transform and Evaluator executors.
+
+    The same rows in each split and the same statistics as the good run (fast executors) on the same input,
+    to float rounding; a blessed, pushed model that TFMA evaluated. Its AUC differs a little: TFX's reshuffle
+    gives the rows another order.
+    """
+    import tensorflow_data_validation as tfdv
+
+    good, _, _ = good_run
+    config = build_config(sample_input, tmp_path, "performance.fast_executors=false", "tuner.max_trials=1")
+    timings = local_runner.run(config)
+    assert sorted(t.component_id for t in timings) == sorted(ALL_COMPONENTS)
+    stock_root, fast_root = pathlib.Path(config.pipeline.root), pathlib.Path(good.pipeline.root)
+    for split in ("train", "eval"):
+        assert _split_records(stock_root, split) == _split_records(fast_root, split), split
+        stock, fast = (
+            tfdv.load_stats_binary(
+                str(only_artifact_dir(root, "StatisticsGen", "statistics") / f"Split-{split}" / "FeatureStats.pb")
+            )
+            for root in (stock_root, fast_root)
+        )
+        assert_same_statistics(stock, fast, split)
+    metrics, validation = _eval_result(stock_root)
+    assert validation.validation_ok and metrics["auc"] >= GOOD_RUN_MIN_AUC, metrics
+    summary = summaries(config)[-1]
+    assert summary["outcome"] == "pushed"
+    (number,) = versions.numbered_versions(config.pusher.serving_root)
+    assert summary["pushed_version"] == number
 
 
 def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
