@@ -197,7 +197,10 @@ def test_a_killed_worker_is_restarted_and_training_resumes_from_a_checkpoint(tra
         def watch() -> None:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                if list(checkpoint_root.glob("*/ckpt-100.index")):
+                # The checkpoint counts once its state file names it (CheckpointManager writes the
+                # `checkpoint` file after the data): killed before that, there is nothing to resume.
+                states = [path.read_text() for path in checkpoint_root.glob("*/checkpoint")]
+                if any('"ckpt-100"' in state for state in states):
                     os.kill(group.workers[1].process.pid, signal.SIGKILL)
                     killed["at"] = time.monotonic()
                     return

@@ -186,11 +186,14 @@ def _split_records(root: pathlib.Path, split: str) -> list[bytes]:
 def test_tfxs_own_executors_run_the_sample_through_pusher_to_the_same_data(good_run, sample_input, tmp_path):
     """performance.fast_executors: false: TFX's ExampleGen, StatisticsGen, Transform and Evaluator executors.
 
-    The same rows in each split and the same statistics as the good run (fast executors) on the same input,
-    to float rounding; a blessed, pushed model that TFMA evaluated. Its AUC differs a little: TFX's reshuffle
+    Against the good run (our executors) on the same input: the same rows in each split, the same
+    statistics and the same transform graph (vocabularies and bucket ids equal, scaled values to float
+    rounding); a blessed, pushed model that TFMA evaluated. Its AUC differs a little: TFX's reshuffle
     gives the rows another order.
     """
+    import numpy as np
     import tensorflow_data_validation as tfdv
+    import tensorflow_transform as tft
 
     good, _, _ = good_run
     config = build_config(sample_input, tmp_path, "performance.fast_executors=false", "tuner.max_trials=1")
@@ -206,6 +209,23 @@ def test_tfxs_own_executors_run_the_sample_through_pusher_to_the_same_data(good_
             for root in (stock_root, fast_root)
         )
         assert_same_statistics(stock, fast, split)
+    graphs = [
+        tft.TFTransformOutput(str(only_artifact_dir(root, "Transform", "transform_graph")))
+        for root in (stock_root, fast_root)
+    ]
+    assets = [pathlib.Path(graph.transform_savedmodel_dir) / "assets" for graph in graphs]
+    assert sorted(p.name for p in assets[0].iterdir()) == sorted(p.name for p in assets[1].iterdir())
+    for vocabulary in assets[0].iterdir():
+        assert vocabulary.read_bytes() == (assets[1] / vocabulary.name).read_bytes(), vocabulary.name
+    batch = tf.constant(_split_records(fast_root, "eval")[:2000])
+    raw = tf.io.parse_example(batch, graphs[0].raw_feature_spec())
+    outputs = [graph.transform_features_layer()(raw) for graph in graphs]
+    assert sorted(outputs[0]) == sorted(outputs[1])
+    dense = [
+        {name: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for name, v in o.items()} for o in outputs
+    ]
+    for name, values in dense[0].items():
+        np.testing.assert_allclose(values.numpy(), dense[1][name].numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
     metrics, validation = _eval_result(stock_root)
     assert validation.validation_ok and metrics["auc"] >= GOOD_RUN_MIN_AUC, metrics
     summary = summaries(config)[-1]
