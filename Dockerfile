@@ -20,7 +20,7 @@ COPY requirements-runtime.lock /tmp/requirements.lock
 # uv resolves nothing here: it installs the pinned, hashed lock into a venv, compiled to
 # bytecode: the image sets PYTHONDONTWRITEBYTECODE and runs as a user who cannot write to
 # /opt/venv, so without .pyc files every pod would compile TensorFlow, TFX and Beam as it
-# starts (~18 s of CPU on this project's 2-core machine).
+# starts (seconds of CPU each).
 RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
     && python -m venv /opt/venv \
     && uv pip sync --python /opt/venv/bin/python --require-hashes --compile-bytecode --no-cache /tmp/requirements.lock

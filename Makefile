@@ -37,7 +37,7 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Installs compile bytecode: Python then reads .pyc files instead of compiling TensorFlow, TFX and
-# Beam in every process it starts (~18 s each here, where PYTHONDONTWRITEBYTECODE is set). The
+# Beam in every process it starts (seconds each where PYTHONDONTWRITEBYTECODE is set). The
 # Makefile is a prerequisite so that a change to these recipes reaches an existing venv.
 $(STAMP): requirements.lock setup.py Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Install Python 3.10 (e.g. 'pyenv install 3.10.13') or pass PYTHON=/path/to/python3.10" >&2; exit 1; }

@@ -82,8 +82,8 @@ class InputConfig(_Section):
       window_spans: Train on the latest this many spans; evaluate on the newest.
       analyzer_cache: With a window, reuse Transform's analysis of spans
         analysed in earlier runs (kept under <pipeline root>/analyzer_cache).
-        Off by default: on the sample copied 5 times it made Transform 2.1x
-        slower (README, "Continuous training").
+        Off by default: on the sample it makes Transform slower
+        (docs/continuous-training.md).
     """
 
     format: Literal["tfrecord", "csv"] = "tfrecord"
@@ -170,7 +170,7 @@ class EvaluatorConfig(_Section):
     Attributes:
       threshold: The metric's floor (AUC, accuracy) or ceiling (RMSE) on the
         eval split. No default: it depends on the data; a simple baseline's
-        score is a good start (README, "Your own data").
+        score is a good start (`init_dataset config` writes it).
       max_relative_drop: Largest worsening allowed against the latest blessed
         model, as a fraction of its value (0.01: 1%).
     """

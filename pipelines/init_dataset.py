@@ -122,7 +122,7 @@ def schema_text(schema, statistics, kinds: dict[str, str], roles: dict[str, str]
         f"# Schema of {source} ({dataset.num_examples} examples), inferred by",
         f"# `python -m pipelines.init_dataset schema` on {datetime.date.today().isoformat()}. Curate it: it is the",
         "# data contract the validation gate enforces, and it says how the trainer reads each",
-        "# feature (the comment above it; README, 'Your own data'):",
+        "# feature (the comment above it; docs/configuration.md, 'The task'):",
         "# - `shape { dim { size: 1 } }`: present in every example; `value_count`: may be missing.",
         "# - INT features are numbers: mark ids (zip codes, product ids) `int_domain { is_categorical: true }`.",
         "# - Bound numbers you know (`float_domain { min: 0 }`) to catch impossible values.",
@@ -271,7 +271,7 @@ def write_config(args: argparse.Namespace, threshold: float, why: str) -> str:
     }
     header = (
         f"# Pipeline config for {args.input}, written by `python -m pipelines.init_dataset config`.\n"
-        "# Every key is described in the README (Configuration); override any with --set key=value.\n"
+        "# Every key is described in docs/configuration.md; override any with --set key=value.\n"
         f"# evaluator.threshold {threshold} is the {why} on this data:\n"
         "# raise it once you know what a good model scores.\n"
     )

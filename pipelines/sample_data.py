@@ -137,9 +137,9 @@ def serialize(row: Mapping[str, str], types: Mapping[str, str]) -> bytes:
     """A CSV row as the bytes of a tf.Example, the same in every process.
 
     A tf.Example's features are a protobuf map, whose default serialization
-    order follows the process's string hashing: the same row made different
-    bytes in each process, and since ExampleGen splits train from eval by a
-    hash of the bytes, a rewritten span was split differently every time.
+    order follows the process's string hashing: the same row would make
+    different bytes in each process, and since ExampleGen splits train from
+    eval by a hash of the bytes, a rewritten span would split differently.
 
     Raises:
       ValueError: As `to_example`.

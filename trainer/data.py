@@ -67,7 +67,7 @@ def transformer(tf_transform_output) -> Transform:
     raw_spec = tf_transform_output.raw_feature_spec()
 
     # Not converted by AutoGraph: no Python control flow on tensors here, and converting the
-    # tf_keras layer's __call__ and TFT's code under it cost ~4 s per dataset built.
+    # tf_keras layer's __call__ and TFT's code under it takes seconds for every dataset built.
     @tf.autograph.experimental.do_not_convert
     def transform(serialized: tf.Tensor) -> dict:
         return layer(tf.io.parse_example(serialized, raw_spec))

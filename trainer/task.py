@@ -175,7 +175,7 @@ def checkpoint_dir_for(job: TrainingJob, network: dict[str, Any]) -> str:
 
     The data, the transform, the task, the hyperparameters, the network's
     inputs and outputs, the steps, batch and seed, and the hash of the trainer
-    code that runs (trainer/code_version.py): a re-run of the same training
+    code that runs (common/code_version.py): a re-run of the same training
     finds its checkpoints and resumes; any change, the code's included,
     starts afresh and never restores a checkpoint of another model. A finished
     training's folder is removed after the export. Without a configured

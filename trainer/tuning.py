@@ -59,7 +59,7 @@ def compiled_model(hp: keras_tuner.HyperParameters, inputs: Sequence[ModelInput]
         metrics=head.keras_metrics(),
     )
     # Without a distribution strategy Keras builds the optimizer inside the first trace of its
-    # train function, and tf.function, seeing variables created, traces it again: ~5 s a trial.
+    # train function, and tf.function, seeing variables created, traces it again: twice a trial.
     built.optimizer.build(built.trainable_variables)
     return built
 

@@ -1,22 +1,21 @@
 """ImportExampleGen's work (read TFRecords, hash-split, shuffle, write gzipped shards) with batches as Beam's elements.
 
 TFX's ImportExampleGen makes every record a Beam element through four steps
-(read, partition, reshuffle, write): about 200 µs a record on the in-memory
-runner, five minutes for 1.5M rows. Here a file is read by TensorFlow in
+(read, partition, reshuffle, write). Here a file is read by TensorFlow in
 batches of records; each batch is split into (split, shard) groups in one
 Python loop and each group is appended to that (split, shard)'s spill file of
 the bundle (plain TFRecords in `spill_dir`); Beam groups the spill files'
 names by (split, shard), and each group's records are read back, ordered and
 written as one gzipped TFRecord file. Only file names go through Beam's
 grouping: the in-memory runner, which holds everything it groups, holds no
-records (grouping the records themselves held the whole span: 2.2 GB more at
-100x the sample), and memory stays one read batch plus one shard whatever the
-span's size. It stays a Beam pipeline, so a cluster runner reads the files
-and writes the shards in parallel (`spill_dir` must then be on storage every
-worker sees, as the output is).
+records (grouping the records themselves would hold the whole span), and
+memory stays one read batch plus one shard whatever the span's size. It
+stays a Beam pipeline, so a cluster runner reads the files and writes the
+shards in parallel (`spill_dir` must then be on storage every worker sees, as
+the output is).
 
 What it keeps from TFX: the partition (sha256 of the serialized record, modulo
-the total hash buckets: the same rows land in train and eval as before) and
+the total hash buckets: the same rows land in train and eval as with TFX) and
 the file layout (`Split-<name>/data_tfrecord-SSSSS-of-NNNNN.gz`). What it
 changes: the order within a split is the order of the records' sha256
 digests rather than a random reshuffle, so it is shuffled (the input's time

@@ -1,6 +1,6 @@
 """The Beam components through Beam's PortableRunner and an EXTERNAL SDK worker pool of separate processes.
 
-This is the client path Flink, Spark and Dataflow take (README, "Running the
+This is the client path Flink, Spark and Dataflow take (docs/configuration.md, "Running the
 Beam components on a cluster"): the pipeline is translated to the portable
 representation, submitted to a job service (here Beam's embedded one), and
 its work runs in SDK worker processes that had to unpickle and import
