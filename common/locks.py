@@ -18,18 +18,15 @@ import os
 import time
 from collections.abc import Iterator
 
-__all__ = ["LockedError", "holding", "is_remote"]
+from common import filesystem
+
+__all__ = ["LockedError", "holding"]
 
 _POLL_SECONDS = 0.2
 
 
 class LockedError(RuntimeError):
     """Someone else holds the lock; the message says who, since when, and which file."""
-
-
-def is_remote(path: str) -> bool:
-    """Whether a path is a URI of object storage (gs://, s3://, ...) rather than a local or mounted path."""
-    return "://" in path
 
 
 @contextlib.contextmanager
@@ -45,7 +42,7 @@ def holding(folder: str, name: str, what: str, timeout_seconds: float = 0.0) -> 
     Raises:
       LockedError: If another process holds it after the wait; the message names the holder and the file.
     """
-    if is_remote(folder):
+    if filesystem.is_remote(folder):
         yield
         return
     os.makedirs(folder, exist_ok=True)

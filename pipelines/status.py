@@ -10,9 +10,10 @@ push, and why. It reads the run summaries beside the logs
 (pipelines/run_summary.py) and the serving root, nothing else.
 
 `rollback` makes an earlier version the served one without deleting
-anything: it publishes a copy of it as the newest version, atomically and
-verified like any push (components/pusher/versions.py), with its warm-start
-weights, and records the rollback beside the run summaries.
+anything: it publishes a copy of it as the newest version, atomically like
+any push (components/pusher/versions.py), checked to hold the same bytes as
+the version it copies (verified when that one was pushed), with its
+warm-start weights, and records the rollback beside the run summaries.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
       ValueError: If the version does not exist, naming those that do.
     """
     from components.pusher import versions
-    from components.pusher.executor import verify_serving
     from trainer import warm_start
 
     root = config.pusher.serving_root
@@ -116,7 +116,14 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
             sorted((name for name in os.listdir(root) if name.isdigit()), key=int) if os.path.isdir(root) else []
         )
         raise ValueError(f"no version {version!r} under {root}; versions: {', '.join(available) or 'none'}")
-    served, created = versions.publish(source, root, verify=lambda path: verify_serving(path, None))
+    # The version served once, verified when it was pushed: its copy must hold the same bytes.
+    expected = versions.content_digest(source)
+
+    def same_bytes(staged: str) -> None:
+        if versions.content_digest(staged) != expected:
+            raise ValueError(f"the copy of {source} in {staged} differs from it; nothing was published")
+
+    served, created = versions.publish(source, root, verify=same_bytes)
     new_version = os.path.basename(served)
     start = os.path.join(root, warm_start.SERVED_STARTS_DIR, version)
     if os.path.isdir(start):

@@ -23,9 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from tfx.dsl.io import fileio
-
-from common import locks
+from common import filesystem, locks
 
 __all__ = [
     "LOCK_FILE",
@@ -46,9 +44,9 @@ STAGING_PREFIX = ".staging-"
 
 def numbered_versions(base_directory: str) -> list[str]:
     """The version folders (numbers) under base_directory, lowest first; what TensorFlow Serving can load."""
-    if not fileio.exists(base_directory):
+    if not filesystem.exists(base_directory):
         return []
-    return sorted((name.rstrip("/") for name in fileio.listdir(base_directory) if name.rstrip("/").isdigit()), key=int)
+    return sorted((name for name in filesystem.listdir(base_directory) if name.isdigit()), key=int)
 
 
 def newest_version(base_directory: str) -> str | None:
@@ -71,11 +69,11 @@ def content_digest(directory: str) -> str:
     """SHA-256 over every file's relative path and bytes: equal digests, equal models."""
     digest = hashlib.sha256()
     files = []
-    for root, _, names in fileio.walk(directory):
+    for root, _, names in filesystem.walk(directory):
         files.extend(os.path.join(root, name) for name in names)
     for path in sorted(files):
         digest.update(os.path.relpath(path, directory).encode())
-        with fileio.open(path, "rb") as stream:
+        with filesystem.open_file(path, "rb") as stream:
             digest.update(hashlib.sha256(stream.read()).digest())
     return digest.hexdigest()
 

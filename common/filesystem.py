@@ -1,0 +1,46 @@
+"""Files on local disk or in object storage through one API: the os module for a local path, TensorFlow's gfile
+for a URI (gs://, s3://, hdfs://).
+
+TensorFlow is imported only for a URI: the everyday commands (status, rollback, the retraining loop's
+checks) read local folders without loading it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+__all__ = ["exists", "is_remote", "isdir", "listdir", "open_file", "walk"]
+
+
+def is_remote(path: str) -> bool:
+    """Whether a path is a URI of object storage (gs://, s3://, ...) rather than a local or mounted path."""
+    return "://" in path
+
+
+def _gfile():
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def exists(path: str) -> bool:
+    return _gfile().exists(path) if is_remote(path) else os.path.exists(path)
+
+
+def isdir(path: str) -> bool:
+    return _gfile().isdir(path) if is_remote(path) else os.path.isdir(path)
+
+
+def listdir(path: str) -> list[str]:
+    """The names in a folder (without a trailing slash)."""
+    names = _gfile().listdir(path) if is_remote(path) else os.listdir(path)
+    return [name.rstrip("/") for name in names]
+
+
+def walk(path: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    return _gfile().walk(path) if is_remote(path) else os.walk(path)
+
+
+def open_file(path: str, mode: str = "r"):
+    return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)
