@@ -123,7 +123,7 @@ bench-scale: $(STAMP) ## The pipeline on 1x, 10x and 100x the sample: per compon
 bench-reads: $(STAMP) ## Reading gzipped TFRecords: record by record through a parallel interleave vs in blocks
 	$(BIN)/python -m benchmarks.record_reads $(ARGS)
 
-bench-drift: $(STAMP) ## Drift of the sample's features from span to span, beside the schema's thresholds
+bench-drift: $(STAMP) ## Measure the drift thresholds on the sample's spans (writes schemas/taxi/drift.yaml); false alarms, detection power
 	$(BIN)/python -m benchmarks.span_drift --config $(CONFIG)
 
 tfx-cli-create: $(STAMP) $(SAMPLE_DATA) ## Register the pipeline with the TFX CLI (local engine)

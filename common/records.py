@@ -86,6 +86,11 @@ def read_batches(paths: str | Sequence[str], batch_size: int) -> Iterator[np.nda
     paths = [paths] if isinstance(paths, str) else list(paths)
     if not paths:
         return iter(())
+    compressions = {compression_type(path) for path in paths}
+    if len(compressions) == 1:
+        # One compression for all: TensorFlow's reader goes from file to file itself, no interleave needed.
+        (compression,) = compressions
+        return tf.data.TFRecordDataset(paths, compression_type=compression).batch(batch_size).as_numpy_iterator()
     return read_records(paths, cycle_length=1).batch(batch_size).as_numpy_iterator()
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "mark_not_pushed",
     "mark_pushed",
     "pipeline_run_id",
+    "statistics_in_memory",
     "trainer_fn_args",
     "transform_hooks",
 ]
@@ -139,6 +140,19 @@ def transform_hooks(
         yield
     finally:
         transform_executor.TransformProcessor = stock
+
+
+def statistics_in_memory(record_batch, options):
+    """TFDV's statistics (a DatasetFeatureStatisticsList) of one Arrow RecordBatch, in this process.
+
+    `tensorflow_data_validation.statistics.stats_impl.generate_statistics_in_memory`:
+    TFDV's own generators without a Beam pipeline; tfdv does not export it
+    (its `generate_statistics_from_dataframe` calls it, but a DataFrame turns a
+    missing value into NaN, where StatisticsGen's decoder leaves it missing).
+    """
+    from tensorflow_data_validation.statistics import stats_impl
+
+    return stats_impl.generate_statistics_in_memory(record_batch, options)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ __all__ = [
     "older_split_names",
     "read_statistics_file",
     "split_files_pattern",
+    "training_label_profile_path",
     "training_statistics_path",
 ]
 
@@ -84,6 +85,11 @@ def load_anomalies(anomalies, split: str):
     path = os.path.join(artifact_utils.get_split_uri([anomalies], split), example_validator_executor.DEFAULT_FILE_NAME)
     with fileio.open(path, "rb") as stream:
         return anomalies_pb2.Anomalies.FromString(stream.read())
+
+
+def training_label_profile_path(model_uri: str) -> str:
+    """Where a model artifact keeps the label profile of its newest span's training data (trainer/label_profile.py)."""
+    return os.path.join(model_uri, TRAINING_STATISTICS_DIR, "label_profile.json")
 
 
 def training_statistics_path(model_uri: str) -> str:

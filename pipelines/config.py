@@ -17,6 +17,7 @@ import pydantic
 import yaml
 
 from common.spans import SPAN_TOKEN as _SPAN_TOKEN
+from components.validation_gate.settings import DriftThresholds
 from launcher.settings import LauncherSettings
 from trainer import features
 from trainer.settings import TaskSettings, TrainingSettings, TuningSettings
@@ -34,7 +35,9 @@ __all__ = [
     "TaskSettings",
     "ValidationConfig",
     "load_config",
+    "load_drift_thresholds",
     "parse_override",
+    "read_drift_thresholds",
 ]
 
 _PIPELINE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -141,12 +144,16 @@ class ValidationConfig(_Section):
       serving_statistics_path: Statistics of serving requests (a TFDV
         FeatureStats.pb); the schema's skew comparators check the training
         data against them.
+      drift_thresholds: The YAML file of the gate's drift thresholds
+        (components/validation_gate/settings.py), measured on the data by
+        `init_dataset drift`; none: every model input gets the defaults.
     """
 
     schema_path: str
     fail_on: Literal["error", "warning"]
     min_examples: int = pydantic.Field(default=100, ge=1)
     serving_statistics_path: str | None = None
+    drift_thresholds: str | None = None
 
 
 class BeamConfig(_Section):
@@ -320,6 +327,34 @@ def load_config(
     return config
 
 
+def load_drift_thresholds(config: PipelineConfig, config_path: str = "the config") -> DriftThresholds:
+    """The thresholds file `validation.drift_thresholds` names, validated; the defaults without one.
+
+    Raises:
+      ConfigError: If the file cannot be read or holds something else, naming the file and the key.
+    """
+    path = config.validation.drift_thresholds
+    if path is None:
+        return DriftThresholds()
+    return read_drift_thresholds(path, f"validation.drift_thresholds of {config_path}")
+
+
+def read_drift_thresholds(path: str, named_by: str) -> DriftThresholds:
+    """A drift thresholds file, validated; errors name the file and `named_by` (who points at it).
+
+    Raises:
+      ConfigError: If the file cannot be read or holds something else.
+    """
+    raw = _read_yaml_mapping(path)
+    try:
+        return DriftThresholds.model_validate(raw)
+    except pydantic.ValidationError as error:
+        described = _describe_validation_error(error, path, {}).replace(
+            f"{path}: invalid configuration", f"{path} ({named_by}): invalid thresholds"
+        )
+        raise ConfigError(described) from None
+
+
 def _check_threshold(config: PipelineConfig, path: str) -> None:
     """AUC and accuracy live in [0, 1]; RMSE is positive."""
     metric = {"binary": "AUC", "multiclass": "accuracy", "regression": "RMSE"}[config.task.type]
@@ -386,9 +421,10 @@ def _check_local_paths(config: PipelineConfig, path: str) -> None:
     schema_path = config.validation.schema_path
     if "://" not in schema_path:
         try:
-            features.resolve_task(features.load_schema(schema_path), config.task, schema_path)
+            task = features.resolve_task(features.load_schema(schema_path), config.task, schema_path)
         except features.TaskError as error:
             raise ConfigError(f"{path}: {error}") from None
+        _check_drift(config, path, task)
     folder = config.input.path
     if "://" not in folder:
         pattern = os.path.join(folder, config.input.pattern.replace(_SPAN_TOKEN, "*"))
@@ -400,6 +436,28 @@ def _check_local_paths(config: PipelineConfig, path: str) -> None:
                 f"{path}: input.path: no input files in {folder!r} match input.pattern "
                 f"{config.input.pattern!r}; expected e.g. {example}"
             )
+
+
+def _check_drift(config: PipelineConfig, path: str, task: features.TaskSpec) -> None:
+    """The thresholds file reads, and every feature it names (thresholds, or unchecked) is a model input."""
+    thresholds_path = config.validation.drift_thresholds
+    if thresholds_path is None or "://" in thresholds_path:
+        return
+    if not os.path.isfile(thresholds_path):
+        raise ConfigError(
+            f"{path}: validation.drift_thresholds: {thresholds_path!r} is not a file "
+            "(write one with `python -m pipelines.init_dataset drift`, or remove the key for the defaults)"
+        )
+    inputs = {feature.name for feature in task.features}
+    thresholds = load_drift_thresholds(config, path)
+    named = {
+        f"{thresholds_path}: features": set(thresholds.features),
+        f"{thresholds_path}: unchecked": set(thresholds.unchecked),
+    }
+    for where, names in named.items():
+        unknown = sorted(names - inputs)
+        if unknown:
+            raise ConfigError(f"{path}: {where}: {unknown} are not model inputs; the inputs are {sorted(inputs)}")
 
 
 def _print_value(argv: Sequence[str]) -> int:

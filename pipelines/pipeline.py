@@ -8,7 +8,7 @@ one of our executors (`with_executor`):
 - StatisticsGen, Transform, Evaluator: TFX's, running FastStatisticsExecutor*,
   FastTransformExecutor*, FastEvaluatorExecutor* (Transform is our
   SpanCachedTransform with `input.analyzer_cache`).
-- ExampleValidator, the resolver: TFX's, with TFX's executors.
+- ExampleValidator, the two resolvers: TFX's, with TFX's executors.
 - Tuner: TFX's, running DistributedTunerExecutor (trials kept, parallel tuners).
 - SchemaGen, ValidationGate, Trainer, Pusher: ours, adding what TFX lacks
   (CuratedSchemaGen, ValidationGate, DistributedTrainer, AtomicPusher).
@@ -29,6 +29,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import components as tfx_components
 from tfx.dsl.components.base import base_beam_executor, base_component, executor_spec
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
@@ -44,10 +45,10 @@ from components.pusher import AtomicPusher
 from components.statistics_gen import FastStatisticsExecutor
 from components.transform import FastTransformExecutor, SpanCachedTransform
 from components.tuner import DistributedTunerExecutor
-from components.validation_gate import ValidationGate
+from components.validation_gate import ValidationGate, drift
 from launcher.launch import LAUNCHER_KEY, NUM_WORKERS_KEY
 from pipelines import evaluation
-from pipelines.config import InputConfig, PipelineConfig
+from pipelines.config import InputConfig, PipelineConfig, load_drift_thresholds
 from trainer import features, preprocessing, task, tuning
 from trainer.features import TaskSpec
 from trainer.settings import SETTINGS_KEY
@@ -61,6 +62,7 @@ __all__ = [
     "PUSHER_ID",
     "SCHEMA_GEN_ID",
     "STATISTICS_GEN_ID",
+    "STATISTICS_RESOLVER_ID",
     "TRAINER_ID",
     "TRANSFORM_ID",
     "TUNER_ID",
@@ -84,6 +86,7 @@ TRANSFORM_ID = "Transform"
 TUNER_ID = "Tuner"
 TRAINER_ID = "Trainer"
 MODEL_RESOLVER_ID = "LatestBlessedModelResolver"
+STATISTICS_RESOLVER_ID = "LatestStatisticsResolver"
 EVALUATOR_ID = "Evaluator"
 PUSHER_ID = "Pusher"
 # The extra flag of our executors' specs: the hash of their code, in the cache key (TFX keys on the spec).
@@ -131,9 +134,11 @@ def create_pipeline(
 
     example_gen = _example_gen(config.input, fast).with_id(EXAMPLE_GEN_ID)
     examples = example_gen.outputs["examples"]
-    statistics_gen = faster(
-        tfx_components.StatisticsGen(examples=examples, exclude_splits=older), FastStatisticsExecutor
-    ).with_id(STATISTICS_GEN_ID)
+    # TFDV's statistics, with quantile histograms fine enough for the gate's drift measures.
+    stock_statistics_gen = tfx_components.StatisticsGen(
+        examples=examples, exclude_splits=older, stats_options=drift.statistics_options()
+    )
+    statistics_gen = faster(stock_statistics_gen, FastStatisticsExecutor).with_id(STATISTICS_GEN_ID)
     statistics = statistics_gen.outputs["statistics"]
     schema_path = config.validation.schema_path
     schema_gen = CuratedSchemaGen(schema_file=schema_path, schema_sha256=file_sha256(schema_path)).with_id(
@@ -149,6 +154,12 @@ def create_pipeline(
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(MODEL_RESOLVER_ID)
     latest_blessed_model = model_resolver.outputs["model"]
+    # The drift baseline before any model is blessed: the statistics of the previous run's data.
+    # ExampleGen waits for it, so it resolves before this run's StatisticsGen writes any.
+    statistics_resolver = Resolver(
+        strategy_class=LatestArtifactStrategy, statistics=Channel(type=standard_artifacts.ExampleStatistics)
+    ).with_id(STATISTICS_RESOLVER_ID)
+    example_gen.add_upstream_node(statistics_resolver)
     validation_gate = with_executor(
         ValidationGate(
             anomalies=example_validator.outputs["anomalies"],
@@ -159,14 +170,14 @@ def create_pipeline(
             task=training_task.model_dump_json(),
             min_examples=config.validation.min_examples,
             baseline_model=latest_blessed_model,
+            baseline_statistics=statistics_resolver.outputs["statistics"],
             drift=json.dumps(
                 {
-                    "input_base": config.input.path,
-                    "pattern": config.input.pattern,
-                    "format": config.input.format,
+                    "thresholds": load_drift_thresholds(config).model_dump(mode="json"),
                     "log_dir": os.path.join(config.pipeline.root, DRIFT_LOG_DIR),
                     "serving_statistics": config.validation.serving_statistics_path,
-                }
+                },
+                sort_keys=True,
             ),
         )
     ).with_id(VALIDATION_GATE_ID)
@@ -254,7 +265,8 @@ def create_pipeline(
         )
     ).with_id(PUSHER_ID)
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate, transform]
+    components = [statistics_resolver, example_gen, statistics_gen, schema_gen, example_validator, validation_gate]
+    components += [transform]
     components += [tuner] if tuner else []
     components += [trainer, model_resolver, evaluator, pusher]
     return tfx_pipeline.Pipeline(

@@ -19,13 +19,14 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.components.trainer import executor as trainer_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import json_utils
+from tfx.utils import io_utils, json_utils
 
-from common import tfx_compat
+from common import records, tfx_compat
 from components import artifacts
 from launcher import launch
 from launcher.launch import pop_launch_config
 from launcher.spec import worker_spec
+from trainer import features, label_profile
 
 __all__ = ["STATISTICS_KEY", "DistributedTrainerExecutor"]
 
@@ -43,6 +44,7 @@ class DistributedTrainerExecutor(trainer_executor.GenericExecutor):
         else:
             super().Do(input_dict, output_dict, exec_properties)
         _keep_training_statistics(input_dict, output_dict)
+        _keep_label_profile(input_dict, output_dict, custom_config or {})
 
     def _launch(self, input_dict, output_dict, exec_properties, num_workers, settings) -> None:
         fn_args = tfx_compat.trainer_fn_args(self, input_dict, output_dict, exec_properties)
@@ -71,3 +73,22 @@ def _keep_training_statistics(input_dict: dict[str, list[Any]], output_dict: dic
     )
     fileio.makedirs(os.path.dirname(target))
     fileio.copy(source, target, overwrite=True)
+
+
+def _keep_label_profile(input_dict: dict[str, list[Any]], output_dict: dict[str, list[Any]], custom_config) -> None:
+    """The label over the newest span's train split, beside the statistics: the label's drift baseline."""
+    if features.TASK_KEY not in custom_config or not input_dict.get(standard_component_specs.SCHEMA_KEY):
+        return
+    task = features.TaskSpec.model_validate(custom_config[features.TASK_KEY])
+    schema_file = io_utils.get_only_uri_in_dir(
+        artifact_utils.get_single_uri(input_dict[standard_component_specs.SCHEMA_KEY])
+    )
+    examples = input_dict[standard_component_specs.EXAMPLES_KEY][0]
+    files = records.list_files(artifacts.split_files_pattern(examples, artifacts.TRAIN_SPLIT))
+    profile = label_profile.profile_files(files, features.load_schema(schema_file), task)
+    target = artifacts.training_label_profile_path(
+        artifact_utils.get_single_uri(output_dict[standard_component_specs.MODEL_KEY])
+    )
+    fileio.makedirs(os.path.dirname(target))
+    with fileio.open(target, "w") as stream:
+        stream.write(profile.to_json())

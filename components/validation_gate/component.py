@@ -6,9 +6,9 @@ ExampleValidator's anomalies at the configured severity; given the
 statistics, the examples and the task, on what training cannot use
 (trainability.py: too few examples, non-finite numbers, a label with one
 class or no variance); and on drift from a baseline (drift.py: the training
-data of the latest blessed model, or the previous span). On success it outputs the schema it validated against:
-downstream components read that schema, which makes them depend on the gate
-through data (and lineage).
+data of the latest blessed model, or before one is blessed the previous
+run's data), the label included. On success it writes its verdict and the
+schema it validated against.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tfx.types import artifact, channel, component_spec, standard_artifacts
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
     BASELINE_MODEL_KEY,
+    BASELINE_STATISTICS_KEY,
     DRIFT_KEY,
     EXAMPLES_KEY,
     FAIL_ON_KEY,
@@ -61,6 +62,9 @@ class ValidationGateSpec(component_spec.ComponentSpec):
         STATISTICS_KEY: component_spec.ChannelParameter(type=standard_artifacts.ExampleStatistics, optional=True),
         EXAMPLES_KEY: component_spec.ChannelParameter(type=standard_artifacts.Examples, optional=True),
         BASELINE_MODEL_KEY: component_spec.ChannelParameter(type=standard_artifacts.Model, optional=True),
+        BASELINE_STATISTICS_KEY: component_spec.ChannelParameter(
+            type=standard_artifacts.ExampleStatistics, optional=True
+        ),
     }
     OUTPUTS = {
         VALIDATED_SCHEMA_KEY: component_spec.ChannelParameter(type=standard_artifacts.Schema),
@@ -84,6 +88,7 @@ class ValidationGate(base_component.BaseComponent):
         task: str | None = None,
         min_examples: int | None = None,
         baseline_model: channel.BaseChannel | None = None,
+        baseline_statistics: channel.BaseChannel | None = None,
         drift: str | None = None,
     ):
         """Builds the gate.
@@ -96,8 +101,10 @@ class ValidationGate(base_component.BaseComponent):
           examples: ExampleGen's output, whose train split's labels are checked.
           task: The resolved TaskSpec as JSON; without it only anomalies are checked.
           min_examples: Fewest examples a split may have (validation.min_examples).
-          baseline_model: The latest blessed model; the statistics of its
-            training data are the drift baseline.
+          baseline_model: The latest blessed model; the statistics and label
+            profile of its training data are the drift baseline.
+          baseline_statistics: The latest statistics of an earlier run: the
+            drift baseline until a model is blessed.
           drift: JSON settings of the drift check (component_keys.DRIFT_KEY);
             without them, no drift is checked.
         """
@@ -110,6 +117,7 @@ class ValidationGate(base_component.BaseComponent):
             task=task,
             min_examples=min_examples,
             baseline_model=baseline_model,
+            baseline_statistics=baseline_statistics,
             drift=drift,
             validated_schema=channel.Channel(type=standard_artifacts.Schema),
             verdict=channel.Channel(type=DataValidationVerdict),

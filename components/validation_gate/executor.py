@@ -14,12 +14,12 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from common import records
-from common import spans as spans_lib
 from components import artifacts
 from components.validation_gate import drift, gate, trainability
 from components.validation_gate.component_keys import (
     ANOMALIES_KEY,
     BASELINE_MODEL_KEY,
+    BASELINE_STATISTICS_KEY,
     DRIFT_KEY,
     EXAMPLES_KEY,
     FAIL_ON_KEY,
@@ -34,12 +34,14 @@ from components.validation_gate.component_keys import (
     VERDICT_FILE,
     VERDICT_KEY,
 )
+from components.validation_gate.settings import DriftThresholds
+from trainer import features, label_profile
 from trainer.features import TaskSpec
+from trainer.label_profile import LabelProfile
 
 __all__ = ["DataValidationError", "ValidationGateExecutor"]
 
 _DEFAULT_MIN_EXAMPLES = 1
-_LABEL_BATCH = 8192
 
 
 class DataValidationError(RuntimeError):
@@ -56,14 +58,15 @@ class ValidationGateExecutor(base_executor.BaseExecutor):
         fail_on = gate.Severity.parse(exec_properties[FAIL_ON_KEY])
         findings = list(gate.collect_findings(by_split))
         task_json = exec_properties.get(TASK_KEY)
-        if task_json:
+        task = TaskSpec.model_validate_json(task_json) if task_json else None
+        label = None
+        if task is not None:
             # The labels are only computed from data that keeps the schema's contract.
             contract_holds = gate.decide(findings, fail_on).passed
-            findings += _trainability(
-                input_dict, exec_properties, TaskSpec.model_validate_json(task_json), contract_holds
-            )
+            trainable, label = _trainability(input_dict, exec_properties, task, contract_holds)
+            findings += trainable
         if exec_properties.get(DRIFT_KEY) and input_dict.get(STATISTICS_KEY):
-            findings += _drift(input_dict, json.loads(exec_properties[DRIFT_KEY]))
+            findings += _drift(input_dict, json.loads(exec_properties[DRIFT_KEY]), task, label)
         verdict = gate.decide(findings, fail_on)
         report = gate.format_report(verdict)
 
@@ -84,8 +87,10 @@ class ValidationGateExecutor(base_executor.BaseExecutor):
         fileio.copy(schema_file, os.path.join(validated_uri, SCHEMA_FILE), overwrite=True)
 
 
-def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: bool) -> list[gate.Finding]:
-    """The trainability findings: from the statistics, then (when `check_labels`) from the train split's labels."""
+def _trainability(
+    input_dict, exec_properties, task: TaskSpec, check_labels: bool
+) -> tuple[list[gate.Finding], LabelProfile | None]:
+    """The trainability findings, from the statistics then (when `check_labels`) the train split's label profile."""
     findings = []
     min_examples = exec_properties.get(MIN_EXAMPLES_KEY) or _DEFAULT_MIN_EXAMPLES
     if input_dict.get(STATISTICS_KEY):
@@ -95,77 +100,70 @@ def _trainability(input_dict, exec_properties, task: TaskSpec, check_labels: boo
             for split in artifact_utils.decode_split_names(statistics.split_names)
         }
         findings += trainability.statistics_findings(by_split, task, min_examples)
-    if input_dict.get(EXAMPLES_KEY) and check_labels:
-        import tensorflow as tf
+    if not (input_dict.get(EXAMPLES_KEY) and check_labels):
+        return findings, None
+    import tensorflow as tf
 
-        schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
-        batches = _train_batches(input_dict[EXAMPLES_KEY], schema_file, task)
-        try:
-            profile = trainability.profile_label(batches, task)
-        except tf.errors.InvalidArgumentError as error:
-            return [*findings, trainability.unreadable_label(error.message.split("\n")[0])]
-        findings += trainability.label_findings(profile, task)
-    return findings
+    schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
+    files = records.list_files(artifacts.split_files_pattern(input_dict[EXAMPLES_KEY][0], artifacts.TRAIN_SPLIT))
+    try:
+        profile = label_profile.profile_files(files, features.load_schema(schema_file), task)
+    except tf.errors.InvalidArgumentError as error:
+        return [*findings, trainability.unreadable_label(error.message.split("\n")[0])], None
+    return findings + trainability.label_findings(profile, task), profile
 
 
-def _drift(input_dict, settings: dict) -> list[gate.Finding]:
-    """Drift of the newest span's train split from the baseline (and skew from serving statistics, if given)."""
-    from trainer import features
-
+def _drift(input_dict, settings: dict, task: TaskSpec | None, label: LabelProfile | None) -> list[gate.Finding]:
+    """The newest span's train split against the baseline, the label included; skew against serving statistics."""
     statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
     current = artifacts.load_statistics(statistics, artifacts.TRAIN_SPLIT)
     schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
     schema = features.load_schema(schema_file)
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]) if input_dict.get(EXAMPLES_KEY) else None
-    spans = artifacts.examples_spans(examples) if examples else []
-    newest = spans[0] if spans else 0
-    baseline, name = None, ""
-    model = input_dict.get(BASELINE_MODEL_KEY)
-    if model and fileio.exists(artifacts.training_statistics_path(model[0].uri)):
-        baseline = artifacts.read_statistics_file(artifacts.training_statistics_path(model[0].uri))
-        name = "the training data of the latest blessed model"
-    elif settings.get("input_base") and spans:
-        previous = _previous_span(settings, newest)
-        if previous is not None:
-            baseline = _span_statistics(settings, previous)
-            name = f"span {previous} (the previous span: no model is blessed yet)"
-    serving = (
-        artifacts.read_statistics_file(settings["serving_statistics"]) if settings.get("serving_statistics") else None
-    )
-    measures = drift.compare(current, schema, baseline, serving)
+    newest = artifacts.examples_spans(examples)[0] if examples else 0
+    baseline, baseline_label, name = _baseline(input_dict, statistics)
+    thresholds = DriftThresholds.model_validate(settings.get("thresholds") or {})
+    measures = []
+    if baseline is not None:
+        inputs = [feature.name for feature in task.features] if task else []
+        measures += drift.compare(current, baseline, inputs, thresholds, thresholds.unchecked)
+        if task is not None and label is not None and baseline_label is not None:
+            measures += drift.label_measures(label, baseline_label, task.type, thresholds.label, thresholds.rows)
+        measures += drift.schema_comparators(current, schema, previous=baseline)
+    if settings.get("serving_statistics"):
+        serving = artifacts.read_statistics_file(settings["serving_statistics"])
+        measures += drift.schema_comparators(current, schema, serving=serving)
     logging.info("Drift of span %s from %s: %s", newest, name or "nothing (no baseline)", measures)
     if settings.get("log_dir") and measures:
         drift.write_scalars(settings["log_dir"], newest, measures)
     return drift.findings(measures, name)
 
 
-def _previous_span(settings: dict, newest: int) -> int | None:
-    older = [span for span in spans_lib.available_spans(settings["input_base"], settings["pattern"]) if span < newest]
-    return older[-1] if older else None
+def _baseline(
+    input_dict, statistics
+) -> tuple[statistics_pb2.DatasetFeatureStatistics | None, LabelProfile | None, str]:
+    """What the span is compared with: the latest blessed model's training data, else the previous run's data."""
+    model = input_dict.get(BASELINE_MODEL_KEY)
+    if model and fileio.exists(artifacts.training_statistics_path(model[0].uri)):
+        baseline = artifacts.read_statistics_file(artifacts.training_statistics_path(model[0].uri))
+        profile_path = artifacts.training_label_profile_path(model[0].uri)
+        label = LabelProfile.from_json(_read_text(profile_path)) if fileio.exists(profile_path) else None
+        return baseline, label, "the training data of the latest blessed model"
+    previous = input_dict.get(BASELINE_STATISTICS_KEY)
+    # The resolver runs before this run's StatisticsGen; in an unchanged re-run it resolves this run's own.
+    if previous and previous[0].id != statistics.id:
+        span = previous[0].span
+        return (
+            artifacts.load_statistics(previous[0], artifacts.TRAIN_SPLIT),
+            None,
+            (f"the data of the previous run (span {span}; no model is blessed yet)"),
+        )
+    return None, None, ""
 
 
-def _span_statistics(settings: dict, span: int) -> statistics_pb2.DatasetFeatureStatistics:
-    """TFDV statistics of one span's files, as StatisticsGen would compute them."""
-    import tensorflow_data_validation as tfdv
-
-    location = os.path.join(settings["input_base"], spans_lib.span_pattern(settings["pattern"], span))
-    if settings.get("format") == "csv":
-        return tfdv.generate_statistics_from_csv(data_location=location).datasets[0]
-    return tfdv.generate_statistics_from_tfrecord(data_location=location).datasets[0]
-
-
-def _train_batches(examples, schema_file: str, task: TaskSpec):
-    """Parsed batches of the train split's raw examples: the label's source columns only (all for label_fn)."""
-    import tensorflow as tf
-    from tensorflow_transform.tf_metadata import schema_utils
-
-    from trainer import features
-
-    spec = schema_utils.schema_as_feature_spec(features.load_schema(schema_file)).feature_spec
-    if task.label.fn is None:
-        spec = {name: spec[name] for name in task.label.source_columns}
-    files = records.list_files(artifacts.split_files_pattern(examples[0], artifacts.TRAIN_SPLIT))
-    return records.read_records(files).batch(_LABEL_BATCH).map(lambda batch: tf.io.parse_example(batch, spec))
+def _read_text(path: str) -> str:
+    with fileio.open(path, "r") as stream:
+        return stream.read()
 
 
 def _write_text(path: str, text: str) -> None:

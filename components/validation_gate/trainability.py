@@ -7,72 +7,24 @@ cannot learn from, whatever the schema says, and are always blocking:
 - a label missing from examples of the train split (a label column);
 - a label with a single class (binary, multiclass) or no variance
   (regression) in the train split.
-The statistics are StatisticsGen's; the label's values come from
-`LabelProfile`, computed by the executor with the trainer's own label code.
+The statistics are StatisticsGen's; the label's values come from a
+`trainer.label_profile.LabelProfile`, computed with the trainer's own label code.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components.validation_gate.gate import DATASET_FEATURE, Finding, Severity
 from trainer.features import FeatureKind, TaskSpec
+from trainer.label_profile import LabelProfile
 
-__all__ = ["LabelProfile", "label_findings", "profile_label", "statistics_findings", "unreadable_label"]
+__all__ = ["label_findings", "statistics_findings", "unreadable_label"]
 
 _LABEL = "(label)"
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelProfile:
-    """The label over a split: how many examples, its distinct values (a few), and its spread."""
-
-    num_examples: int
-    distinct: tuple[str, ...]  # up to a handful, sorted
-    num_non_finite: int = 0
-    std: float | None = None  # regression only
-
-
-def profile_label(batches: Iterable[dict], task: TaskSpec, max_distinct: int = 5) -> LabelProfile:
-    """The label over parsed batches of raw examples, computed as Transform computes it.
-
-    Args:
-      batches: Dicts of raw feature tensors (as `tf.io.parse_example` gives them).
-      task: The resolved task: which label, and how it is encoded.
-      max_distinct: How many distinct values to keep for the report.
-    """
-    import numpy as np
-
-    from trainer import labels, preprocessing
-
-    count, non_finite, total, squares = 0, 0, 0.0, 0.0
-    distinct: set[str] = set()
-    for batch in batches:
-        values = labels.label_values(batch, task.label)
-        if task.type == "binary":
-            values = labels.binary_label(values, task.label.positive_class)
-        elif task.type == "multiclass":
-            values = preprocessing.tokens(values)
-        array = values.numpy()
-        count += len(array)
-        if task.type == "regression":
-            numbers = array.astype(np.float64)
-            finite = np.isfinite(numbers)
-            non_finite += int((~finite).sum())
-            total, squares = total + float(numbers[finite].sum()), squares + float((numbers[finite] ** 2).sum())
-        if len(distinct) < max_distinct:
-            distinct |= {value.decode() if isinstance(value, bytes) else f"{value:g}" for value in np.unique(array)}
-    std = None
-    if task.type == "regression" and count - non_finite:
-        finite_count = count - non_finite
-        mean = total / finite_count
-        std = max(squares / finite_count - mean * mean, 0.0) ** 0.5
-        std = 0.0 if std < 1e-12 * max(abs(mean), 1.0) else std
-    return LabelProfile(count, tuple(sorted(distinct)[:max_distinct]), non_finite, std)
 
 
 def _feature_statistics(

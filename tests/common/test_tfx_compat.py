@@ -159,6 +159,25 @@ def test_transform_hooks_restore_the_stock_processor_after_a_failure():
     assert transform_executor.TransformProcessor is stock
 
 
+def test_statistics_in_memory_are_tfdvs_of_the_decoded_examples():
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.coders import example_coder
+
+    examples = []
+    for value in (1.0, 2.0, None, 4.0):
+        example = tf.train.Example()
+        if value is not None:
+            example.features.feature["x"].float_list.value.append(value)
+        examples.append(example.SerializeToString())
+    batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(examples)
+    (dataset,) = tfx_compat.statistics_in_memory(batch, tfdv.StatsOptions()).datasets
+    (feature,) = dataset.features
+    assert dataset.num_examples == 4 and feature.num_stats.common_stats.num_missing == 1, _changed(
+        "statistics_in_memory", "stats_impl.generate_statistics_in_memory"
+    )
+    assert feature.num_stats.mean == pytest.approx(7 / 3)
+
+
 def test_keras_save_traces_off_turns_tf_keras_traces_off_for_the_block():
     from tf_keras.src.saving.legacy.saved_model import utils  # noqa: TID251 - what the wrapper relies on
 

@@ -11,7 +11,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.validation_gate import trainability
 from components.validation_gate.gate import DATASET_FEATURE
-from trainer import features
+from trainer import features, label_profile
 from trainer.settings import TaskSettings
 
 SCHEMA = """
@@ -98,28 +98,41 @@ def _batches(**columns):
 
 def test_a_derived_binary_label_with_one_class_is_found():
     task = _task(type="binary", label="big", label_expression="spend > 100")
-    profile = trainability.profile_label(_batches(spend=[1.0, 5.0, 20.0]), task)
+    profile = label_profile.profile(_batches(spend=[1.0, 5.0, 20.0]), task)
     assert profile.num_examples == 3 and profile.distinct == ("0",)
     (finding,) = trainability.label_findings(profile, task)
     assert (
         finding.anomaly == "a single class" and "every one of the 3 examples has the label '0'" in finding.description
     )
-    two = trainability.profile_label(_batches(spend=[1.0, 500.0]), task)
+    two = label_profile.profile(_batches(spend=[1.0, 500.0]), task)
     assert trainability.label_findings(two, task) == []
 
 
 def test_a_multiclass_label_with_one_class_is_found():
     task = _task(type="multiclass", label="tier")
-    profile = trainability.profile_label(_batches(tier=[b"gold", b"gold"]), task)
+    profile = label_profile.profile(_batches(tier=[b"gold", b"gold"]), task)
     (finding,) = trainability.label_findings(profile, task)
     assert "has the label 'gold'" in finding.description
 
 
 def test_a_constant_or_non_finite_regression_label_is_found():
     task = _task(type="regression", label="spend")
-    constant = trainability.profile_label(_batches(spend=[3.5, 3.5, 3.5]), task)
+    constant = label_profile.profile(_batches(spend=[3.5, 3.5, 3.5]), task)
     assert constant.std == 0.0
     (finding,) = trainability.label_findings(constant, task)
     assert finding.anomaly == "no variance" and "the label is 3.5 in all 3 examples" in finding.description
-    with_nan = trainability.profile_label(_batches(spend=[1.0, float("nan"), 4.0]), task)
+    with_nan = label_profile.profile(_batches(spend=[1.0, float("nan"), 4.0]), task)
     assert [f.anomaly for f in trainability.label_findings(with_nan, task)] == ["non-finite label"]
+
+
+def test_the_profile_counts_every_class_and_survives_a_round_trip():
+    task = _task(type="binary", label="big", label_expression="spend > 100")
+    profile = label_profile.profile(_batches(spend=[1.0, 500.0, 700.0, 20.0, 900.0]), task)
+    assert profile.class_counts == {"0": 2, "1": 3}
+    assert profile.class_shares() == {"0": 0.4, "1": 0.6}
+    assert label_profile.LabelProfile.from_json(profile.to_json()) == profile
+    regression = label_profile.profile(
+        _batches(spend=[1.0, 3.0, float("inf")]), _task(type="regression", label="spend")
+    )
+    assert (regression.mean, regression.std, regression.num_non_finite) == (2.0, 1.0, 1)
+    assert regression.class_counts == {}

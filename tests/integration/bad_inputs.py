@@ -84,6 +84,34 @@ def _remove(path: pathlib.Path) -> None:
     path.unlink()
 
 
+def _scale(column: str, factor: float) -> Callable[[Rows], Rows]:
+    """The column in other units: every present value times `factor` (valid against the schema)."""
+
+    def edit(rows: Rows) -> Rows:
+        return [{**row, column: repr(float(row[column]) * factor)} if row[column] else row for row in rows]
+
+    return edit
+
+
+def _fewer_positives(keep: float) -> Callable[[Rows], Rows]:
+    """Keeps every `1/keep`-th row whose label (the sample's own expression) is positive: its share collapses."""
+    from tests.conftest import taxi_task
+    from trainer import expressions
+
+    expression = expressions.parse(taxi_task().label.expression)
+
+    def edit(rows: Rows) -> Rows:
+        def positive(row) -> bool:
+            columns = {name: float(row[name] or 0) for name in expression.columns}
+            return bool(expression.evaluate(columns, expressions.NUMPY_OPS))
+
+        positives = [row for row in rows if positive(row)]
+        kept = {id(row) for row in positives[:: round(1 / keep)]}
+        return [row for row in rows if not positive(row) or id(row) in kept]
+
+    return edit
+
+
 GATE, STATISTICS, EXAMPLE_GEN = "ValidationGate", "StatisticsGen", "ExampleGen"
 
 CASES: tuple[BadInput, ...] = (
@@ -127,6 +155,24 @@ CASES: tuple[BadInput, ...] = (
         GATE,
         ("(label) (a single class)", "has the label '0'"),
         _set("tips", "0", slice(None)),
+    ),
+    # Drift from the training data of the latest blessed model (the gate's drift checks).
+    BadInput(
+        "a_numeric_input_in_other_units",
+        "tfrecord",
+        GATE,
+        ("fare (drift: Kolmogorov-Smirnov distance)", "from the training data of the latest blessed model"),
+        _scale("fare", 3.0),
+        # The rows the previous run trained on: the sample is grouped by place, so fewer rows would be other places.
+        num_rows=3000,
+    ),
+    BadInput(
+        "label_balance_collapsed",
+        "tfrecord",
+        GATE,
+        ("(label) (drift: population stability index of the classes)",),
+        _fewer_positives(0.1),
+        num_rows=3000,
     ),
     # Values StatisticsGen cannot describe.
     BadInput(

@@ -22,6 +22,7 @@ from tests.conftest import REPO_ROOT, build_config, write_input
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
+RESOLVERS = {pipeline_lib.MODEL_RESOLVER_ID, pipeline_lib.STATISTICS_RESOLVER_ID}
 SMALL = (
     "tuner.max_trials=1",
     "tuner.steps_per_trial=30",
@@ -50,10 +51,10 @@ def test_code_edits_re_run_exactly_the_components_whose_code_changed(sample_rows
         (new,) = set(logs.glob("*.summary.json")) - before
         components = json.loads(new.read_text())["components"]
         # A resolver resolves on every run: it has no cache.
-        return {c["component_id"] for c in components if c["status"] == "ran"} - {pipeline_lib.MODEL_RESOLVER_ID}
+        return {c["component_id"] for c in components if c["status"] == "ran"} - RESOLVERS
 
     everything = {component.id for component in pipeline_lib.create_pipeline(config).components}
-    assert run() == everything - {pipeline_lib.MODEL_RESOLVER_ID}
+    assert run() == everything - RESOLVERS
     # The second run checks drift and evaluates once more: the first model is now the baseline of both.
     assert run() <= {pipeline_lib.VALIDATION_GATE_ID, pipeline_lib.EVALUATOR_ID, pipeline_lib.PUSHER_ID}
     assert run() == set(), "an unchanged re-run is fully cached"

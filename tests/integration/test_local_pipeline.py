@@ -42,9 +42,11 @@ ALL_COMPONENTS = [
     pipeline_lib.TUNER_ID,
     pipeline_lib.TRAINER_ID,
     pipeline_lib.MODEL_RESOLVER_ID,
+    pipeline_lib.STATISTICS_RESOLVER_ID,
     pipeline_lib.EVALUATOR_ID,
     pipeline_lib.PUSHER_ID,
 ]
+RESOLVERS = (pipeline_lib.MODEL_RESOLVER_ID, pipeline_lib.STATISTICS_RESOLVER_ID)
 
 
 # For runs that only need to get through the pipeline, not to tune or train well.
@@ -75,7 +77,7 @@ def test_run_passes_the_gate_and_leaves_its_outputs(good_run, sample_rows):
     assert sorted(t.component_id for t in timings) == sorted(ALL_COMPONENTS)
     assert not any(t.cached for t in timings)
     executions = node_executions(config)
-    assert all(executions[c] == ["COMPLETE"] for c in ALL_COMPONENTS if c != pipeline_lib.MODEL_RESOLVER_ID)
+    assert all(executions[c] == ["COMPLETE"] for c in ALL_COMPONENTS if c not in RESOLVERS)
 
     root = pathlib.Path(config.pipeline.root)
     examples = only_artifact_dir(root, "ExampleGen", "examples")
@@ -248,7 +250,7 @@ def test_second_run_on_unchanged_data_is_served_from_cache(good_run):
     # Pusher recognises the identical model instead of pushing a duplicate.
     rerun = {t.component_id for t in timings if not t.cached}
     assert rerun <= {
-        pipeline_lib.MODEL_RESOLVER_ID,
+        *RESOLVERS,
         pipeline_lib.VALIDATION_GATE_ID,
         pipeline_lib.EVALUATOR_ID,
         pipeline_lib.PUSHER_ID,

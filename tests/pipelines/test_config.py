@@ -310,3 +310,62 @@ def test_print_value_command():
         check=True,
     )
     assert result.stdout.strip() == "taxi-local"
+
+
+def _thresholds_file(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
+    path = tmp_path / "drift.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_the_drift_thresholds_file_is_read_and_typed(config_file, tmp_path):
+    thresholds = _thresholds_file(
+        tmp_path,
+        """
+        features:
+          fare: {distance: 0.07, missing: 0.02}
+        label: {classes: 0.05}
+        """,
+    )
+    config = config_lib.load_config(config_file, [f"validation.drift_thresholds={thresholds}"])
+    loaded = config_lib.load_drift_thresholds(config)
+    assert loaded.features["fare"].distance == 0.07 and loaded.label.classes == 0.05
+    assert loaded.default.distance == 0.1, "inputs the file does not list get the default"
+    defaults = config_lib.load_drift_thresholds(config_lib.load_config(config_file))
+    assert defaults.features == {} and defaults.label.classes == 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("features:\n  fare: {distance: 2.0, missing: 0.02}\n", r"features.fare.distance: Input should be less than"),
+        ("features:\n  fare: {distance: 0.1}\n", r"features.fare.missing: required key is missing"),
+        ("features:\n  no_such_input: {distance: 0.1, missing: 0.1}\n", r"\['no_such_input'\] are not model inputs"),
+        ("- a list\n", r"expected a mapping"),
+    ],
+)
+def test_a_bad_thresholds_file_names_the_file_and_the_key(config_file, tmp_path, text, message):
+    thresholds = _thresholds_file(tmp_path, text)
+    with pytest.raises(config_lib.ConfigError, match=message) as raised:
+        config_lib.load_config(config_file, [f"validation.drift_thresholds={thresholds}"])
+    assert str(thresholds) in str(raised.value)
+
+
+def test_a_missing_thresholds_file_says_how_to_write_one(config_file, tmp_path):
+    with pytest.raises(
+        config_lib.ConfigError, match=r"validation.drift_thresholds: .* is not a file .*init_dataset drift"
+    ):
+        config_lib.load_config(config_file, [f"validation.drift_thresholds={tmp_path / 'none.yaml'}"])
+
+
+def test_an_unchecked_input_needs_a_reason_and_must_be_an_input(config_file, tmp_path):
+    limits = "features:\n  fare: {distance: 0.1, missing: 0.1}\n"
+    blank = _thresholds_file(tmp_path, limits + "unchecked:\n  trip_miles: ''\n")
+    with pytest.raises(config_lib.ConfigError, match=r"unchecked: .*give the reason"):
+        config_lib.load_config(config_file, [f"validation.drift_thresholds={blank}"])
+    typo = _thresholds_file(tmp_path, limits + "unchecked:\n  trip_milez: follows the odometer\n")
+    with pytest.raises(config_lib.ConfigError, match=r"unchecked: \['trip_milez'\] are not model inputs"):
+        config_lib.load_config(config_file, [f"validation.drift_thresholds={typo}"])
+    good = _thresholds_file(tmp_path, limits + "unchecked:\n  trip_miles: follows the odometer\n")
+    config = config_lib.load_config(config_file, [f"validation.drift_thresholds={good}"])
+    assert config_lib.load_drift_thresholds(config).unchecked == {"trip_miles": "follows the odometer"}

@@ -24,6 +24,7 @@ DEFAULT_WIRING = {
     pipeline_lib.TUNER_ID: ("Tuner", "DistributedTunerExecutor"),
     pipeline_lib.TRAINER_ID: ("DistributedTrainer", "DistributedTrainerExecutor"),
     pipeline_lib.MODEL_RESOLVER_ID: ("Resolver", "EmptyExecutor"),
+    pipeline_lib.STATISTICS_RESOLVER_ID: ("Resolver", "EmptyExecutor"),
     pipeline_lib.EVALUATOR_ID: ("Evaluator", "FastEvaluatorExecutor"),
     pipeline_lib.PUSHER_ID: ("AtomicPusher", "AtomicPushExecutor"),
 }
