@@ -22,6 +22,7 @@ from trainer import features
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 LOCAL_CONFIG = REPO_ROOT / "pipelines" / "configs" / "local.yaml"
 SCHEMA_PATH = REPO_ROOT / "schemas" / "taxi" / "schema.pbtxt"
+DRIFT_THRESHOLDS_PATH = REPO_ROOT / "schemas" / "taxi" / "drift.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,7 @@ def config_overrides(
         f"input.format={input_format}",
         f"input.path={input_dir / input_format}",
         f"validation.schema_path={SCHEMA_PATH}",
+        f"validation.drift_thresholds={DRIFT_THRESHOLDS_PATH}",
         f"pipeline.root={output_dir / 'pipeline_root'}",
         f"pipeline.metadata_path={output_dir / 'metadata.sqlite'}",
         f"pipeline.log_dir={output_dir / 'logs'}",

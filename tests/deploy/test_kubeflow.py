@@ -69,8 +69,11 @@ def test_every_container_runs_the_configured_image(compiled):
     }
     others = set(executors) - set(containers)
     assert set(containers.values()) == {IMAGE}
-    assert len(containers) == len(pipeline_lib.create_pipeline(compiled[0]).components) - 1
-    assert all(name.startswith(f"{RESOLVER}-") and "resolver" in executors[name] for name in others), others
+    # The two resolvers compile to resolver specs run by the KFP backend, not containers.
+    resolvers = (RESOLVER, pipeline_lib.STATISTICS_RESOLVER_ID)
+    assert len(containers) == len(pipeline_lib.create_pipeline(compiled[0]).components) - len(resolvers)
+    assert all(name.startswith(resolvers) and "resolver" in executors[name] for name in others), others
+    assert {name.split("-")[0].removesuffix("_executor") for name in others} == set(resolvers)
 
 
 def test_the_gate_stops_training_on_kubeflow_too(compiled):
@@ -167,4 +170,5 @@ def test_a_rolling_window_compiles_with_the_span_driver_and_no_span_range_resolv
         source = tasks[reader].inputs.artifacts["examples"].task_output_artifact
         assert source.producer_task == pipeline_lib.EXAMPLE_GEN_ID and source.output_artifact_key == "examples"
     resolvers = [name for name, executor in executors.items() if "resolver" in executor]
-    assert resolvers and all(RESOLVER in name for name in resolvers), "only the latest-blessed-model resolver"
+    allowed = (RESOLVER, pipeline_lib.STATISTICS_RESOLVER_ID)  # LatestBlessedModel and LatestArtifact strategies
+    assert resolvers and all(name.startswith(allowed) for name in resolvers), f"no span-range resolver: {resolvers}"

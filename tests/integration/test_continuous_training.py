@@ -18,6 +18,7 @@ import yaml
 from tensorboard.backend.event_processing import event_accumulator
 
 from components.pusher import versions
+from components.validation_gate import drift
 from pipelines import config as config_lib
 from pipelines import pipeline as pipeline_lib
 from pipelines import retrain, sample_data, status
@@ -37,14 +38,17 @@ SETTINGS = (
 )
 
 
-def _drift_scalars(config, feature: str) -> dict[int, float]:
+def _drift_scalars(config, feature: str, measure: str) -> dict[int, float]:
     import tensorflow as tf
 
     accumulator = event_accumulator.EventAccumulator(
         str(pathlib.Path(config.pipeline.root) / pipeline_lib.DRIFT_LOG_DIR), size_guidance={"tensors": 0}
     )
     accumulator.Reload()
-    return {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(f"drift/{feature}")}
+    return {
+        event.step: float(tf.make_ndarray(event.tensor_proto))
+        for event in accumulator.Tensors(f"drift/{feature}/{measure}")
+    }
 
 
 def test_the_retraining_loop_over_four_spans(sample_rows, tmp_path, capsys):
@@ -104,6 +108,6 @@ def test_the_retraining_loop_over_four_spans(sample_rows, tmp_path, capsys):
     assert lines[1].startswith(f"* {served[3]}")
     assert "(spans 3, 2): stopped at ValidationGate: Data validation failed on payment_type (drift" in printed
 
-    payment = _drift_scalars(config, "payment_type")
+    payment = _drift_scalars(config, "payment_type", drift.STRING_DISTANCE)
     assert set(payment) == {2, 3, 4}
     assert payment[3] > 0.3 > max(payment[2], payment[4]), payment
