@@ -4,6 +4,7 @@
       --task multiclass --label species --out schemas/mine/schema.pbtxt
   python -m pipelines.init_dataset config --input DIR --format csv --pattern '*.csv' \\
       --task multiclass --label species --schema schemas/mine/schema.pbtxt --name mine --out configs/mine.yaml
+  python -m pipelines.init_dataset drift --config configs/mine.yaml
 
 `schema` computes statistics with TFDV, infers a schema, keeps the label (and
 any `--label-source`) out of the serving environment, and writes it with a
@@ -12,17 +13,23 @@ it is a matter of reading the comments. `config` writes a config for the
 schema whose evaluator threshold is what a trivial model scores on the data
 (AUC 0.5, the majority class's share, or the label's standard deviation as
 RMSE): a model that does not beat it is never blessed. Raise it once you know
-what a good model scores.
+what a good model scores. `drift` measures each model input's and the label's
+drift between the config's spans and the sampling noise at a span's size,
+and writes the thresholds file the config's `validation.drift_thresholds`
+names (pipelines/drift_thresholds.py); re-run it as spans arrive.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime
 import glob
+import math
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 import yaml
@@ -30,15 +37,23 @@ import yaml
 from pipelines import config as config_lib
 
 __all__ = [
+    "MIN_CLASS_ROWS",
+    "MIN_EVAL_ROWS",
+    "MIN_TRAIN_ROWS",
+    "DataSize",
     "baseline_threshold",
     "data_location",
+    "data_size",
     "describe_feature",
+    "fitted_settings",
     "infer_schema",
     "label_values",
     "main",
     "read_columns",
+    "read_spans",
     "schema_text",
     "write_config",
+    "write_drift_thresholds",
 ]
 
 # The sample's config, shipped with this package: the written config takes its training settings.
@@ -242,9 +257,104 @@ def label_values(files: Sequence[str], input_format: str, label: str, label_expr
     return list(np.asarray(expression.evaluate(arrays, expressions.NUMPY_OPS)))
 
 
-def write_config(args: argparse.Namespace, threshold: float, why: str) -> str:
-    """The config text for `config`: the sample's settings for everything but data, task and threshold."""
+@dataclasses.dataclass(frozen=True)
+class DataSize:
+    """What the config's defaults are fitted to: the newest span's rows and, for a classification, its classes.
+
+    Attributes:
+      rows: Rows of the newest span (all the data without spans).
+      class_counts: Classification: rows per label value.
+    """
+
+    rows: int
+    class_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+# The least data a run can train and evaluate on honestly.
+MIN_TRAIN_ROWS, MIN_EVAL_ROWS, MIN_CLASS_ROWS = 100, 50, 10
+# An eval split this large scores a model steadily; a smaller one takes half the rows.
+_STEADY_EVAL_ROWS = 100
+
+
+def fitted_settings(size: DataSize, task_type: str) -> tuple[dict, dict[str, str]]:
+    """The config's data-dependent settings for data of this size, and the reason for each (by dotted key).
+
+    Raises:
+      ValueError: If the data is too small to train and evaluate on, naming the count and what is needed.
+    """
+    train_buckets, eval_buckets = (2, 1) if size.rows / 3 >= _STEADY_EVAL_ROWS else (1, 1)
+    eval_rows = size.rows * eval_buckets // (train_buckets + eval_buckets)
+    train_rows = size.rows - eval_rows
+    if train_rows < MIN_TRAIN_ROWS or eval_rows < MIN_EVAL_ROWS:
+        raise ValueError(
+            f"the data has {size.rows} rows in its newest span: about {train_rows} would train and {eval_rows} "
+            f"evaluate, and a model needs at least {MIN_TRAIN_ROWS} to train on and {MIN_EVAL_ROWS} to be scored "
+            f"on ({MIN_TRAIN_ROWS + MIN_EVAL_ROWS} rows or more); add rows, or put more data in one span"
+        )
+    scarce = {name: count for name, count in size.class_counts.items() if count < MIN_CLASS_ROWS}
+    if task_type != "regression" and scarce:
+        raise ValueError(
+            f"the label's classes {sorted(scarce)} have {sorted(scarce.values())} rows, fewer than "
+            f"{MIN_CLASS_ROWS} each: too few to learn or to score; add rows of them, or merge them into others"
+        )
+    batch = min(128, max(8, 2 ** int(math.log2(train_rows / 10))))
+    epochs = min(50, max(1, math.ceil(1000 * batch / train_rows)))
+    steps = math.ceil(epochs * train_rows / batch)
+    trial_epochs = max(1, epochs // 5)
+    settings = {
+        "input.train_buckets": train_buckets,
+        "input.eval_buckets": eval_buckets,
+        "validation.min_examples": min(100, max(1, eval_rows // 2)),
+        "trainer.batch_size": batch,
+        "trainer.train_epochs": epochs,
+        "trainer.train_steps": steps,
+        "tuner.max_trials": 3,
+        "tuner.epochs_per_trial": trial_epochs,
+        "tuner.steps_per_trial": math.ceil(trial_epochs * train_rows / batch),
+        "tuner.validation_examples": None if eval_rows <= 100_000 else 100_000,
+    }
+    split = "2 of 3 hash buckets train, 1 evaluates" if eval_buckets == 1 and train_buckets == 2 else "half and half"
+    reasons = {
+        "input.train_buckets": f"{size.rows} rows a span: {split} (~{train_rows} train, ~{eval_rows} eval rows);"
+        f" an eval split under {_STEADY_EVAL_ROWS} rows would score a model unsteadily",
+        "validation.min_examples": f"half the ~{eval_rows} eval rows: a span like this passes, one under half its"
+        " size stops at the gate",
+        "trainer.batch_size": f"about a tenth of the ~{train_rows} training rows, a power of two, 8 to 128",
+        "trainer.train_epochs": f"{epochs} passes over the training rows: about {steps} steps of {batch}, enough to"
+        " converge on data this size",
+        "tuner.max_trials": f"3 trials of {trial_epochs} epoch(s) each (a fifth of the training's)",
+        "tuner.validation_examples": "every eval row scores each trial"
+        if eval_rows <= 100_000
+        else "the first 100 000 eval rows score each trial",
+    }
+    return settings, reasons
+
+
+def _scalar(value) -> str:
+    """A value as YAML on one line."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _render(document: dict, comments: dict[str, str], prefix: str = "", indent: int = 0) -> list[str]:
+    """YAML for nested mappings, with each commented key's reason on the line above it."""
+    lines = []
+    pad = " " * indent
+    for key, value in document.items():
+        dotted = f"{prefix}{key}"
+        if dotted in comments:
+            lines += [f"{pad}# {line}" for line in textwrap.wrap(comments[dotted], 100 - indent)]
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:")
+            lines += _render(value, comments, f"{dotted}.", indent + 2)
+        else:
+            lines.append(f"{pad}{key}: {_scalar(value)}")
+    return lines
+
+
+def write_config(args: argparse.Namespace, threshold: float, why: str, size: DataSize) -> str:
+    """The config text for `config`: the sample's settings, fitted to the data's size, for all but data and task."""
     sample = config_lib.load_config(_SAMPLE_CONFIG, check_local_paths=False)
+    fitted, reasons = fitted_settings(size, args.task)
     root = os.path.join("outputs", args.name)
     task = {"type": args.task, "label": args.label}
     if args.label_expression:
@@ -269,13 +379,101 @@ def write_config(args: argparse.Namespace, threshold: float, why: str) -> str:
         "evaluator": {"threshold": threshold, "max_relative_drop": sample.evaluator.max_relative_drop},
         "pusher": {"serving_root": os.path.join(root, "serving")},
     }
-    header = (
-        f"# Pipeline config for {args.input}, written by `python -m pipelines.init_dataset config`.\n"
-        "# Every key is described in docs/configuration.md; override any with --set key=value.\n"
-        f"# evaluator.threshold {threshold} is the {why} on this data:\n"
-        "# raise it once you know what a good model scores.\n"
+    for dotted, value in fitted.items():
+        section, key = dotted.split(".")
+        document[section][key] = value
+    reasons["evaluator.threshold"] = f"the {why} on this data: raise it once you know what a good model scores"
+    header = [
+        f"# Pipeline config for {args.input}, written by `python -m pipelines.init_dataset config`.",
+        "# Every key is described in docs/configuration.md; override any with --set key=value.",
+        f"# evaluator.threshold {threshold} is the {why} on this data:",
+        "# raise it once you know what a good model scores. The settings commented below fit the data's size.",
+    ]
+    return "\n".join([*header, *_render(document, reasons)]) + "\n"
+
+
+def data_size(files: Sequence[str], input_format: str, task: str, label_values: Sequence) -> DataSize:
+    """The rows of the files, and for a classification the rows per label value."""
+    import numpy as np
+
+    if input_format == "csv":
+        rows = 0
+        for path in files:
+            with open(path, newline="", encoding="utf-8") as stream:
+                rows += sum(1 for _ in csv.DictReader(stream))
+    else:
+        from trainer import data
+
+        rows = data.count_examples(files)
+    counts = {}
+    if task != "regression":
+        names, frequencies = np.unique(np.asarray(label_values).astype(str), return_counts=True)
+        counts = dict(zip(names.tolist(), frequencies.tolist(), strict=True))
+    return DataSize(rows, counts)
+
+
+def read_spans(config, max_rows: int = _MAX_LABEL_ROWS) -> list[list[bytes]]:
+    """Each span's serialized tf.Examples as ExampleGen reads them, oldest first (one for a pattern without {SPAN}).
+
+    CSV rows become tf.Examples typed by the schema; at most `max_rows` rows per span are read.
+    """
+    from common import records
+    from common import spans as spans_lib
+    from pipelines import sample_data
+
+    input_config = config.input
+    numbers = spans_lib.available_spans(input_config.path, input_config.pattern)
+    patterns = [spans_lib.span_pattern(input_config.pattern, n) for n in numbers] or [input_config.pattern]
+    types = sample_data.column_types(config.validation.schema_path) if input_config.format == "csv" else {}
+    spans = []
+    for pattern in patterns:
+        files = sorted(p for p in glob.glob(os.path.join(input_config.path, pattern)) if os.path.isfile(p))
+        if input_config.format == "tfrecord":
+            spans.append([bytes(r) for r in records.read_records(files).take(max_rows).as_numpy_iterator()])
+            continue
+        rows = []
+        for path in files:
+            with open(path, newline="", encoding="utf-8") as stream:
+                rows.extend(row for _, row in zip(range(max_rows - len(rows)), csv.DictReader(stream), strict=False))
+        spans.append([sample_data.serialize(row, types) for row in rows])
+    return spans
+
+
+def write_drift_thresholds(config, out: str | None, overwrite: bool) -> tuple[str, str]:
+    """Derives the config's drift thresholds from its data and writes them; returns (path, summary)."""
+    from pipelines import drift_thresholds, pipeline
+    from trainer import features
+
+    target = out or config.validation.drift_thresholds
+    if target is None:
+        target = os.path.join(os.path.dirname(config.validation.schema_path) or ".", "drift.yaml")
+    spans = read_spans(config)
+    schema = features.load_schema(config.validation.schema_path)
+    buckets = [config.input.train_buckets, config.input.train_buckets + config.input.eval_buckets]
+    # The inputs not checked, and why, stay as the file being replaced has them.
+    kept = config_lib.read_drift_thresholds(target, "the file being replaced") if os.path.exists(target) else None
+    unchecked = dict(kept.unchecked) if kept else {}
+    derivation = drift_thresholds.derive_from_examples(
+        spans, schema, pipeline.resolved_task(config), buckets, unchecked
     )
-    return header + yaml.safe_dump(document, sort_keys=False)
+    source = f"{config.input.path} ({config.input.pattern})"
+    _write(target, drift_thresholds.to_yaml(derivation, source), overwrite)
+    spread = "between its spans and " if derivation.num_spans > 1 else ""
+    summary = (
+        f"{len(derivation.features)} inputs and the label, measured {spread}by bootstrap on "
+        f"{derivation.num_spans} span(s) of ~{derivation.train_rows} training rows"
+    )
+    return target, summary
+
+
+def _set_thresholds(config_path: str, thresholds: str) -> None:
+    """Adds `validation.drift_thresholds` to a config this module wrote (its `validation:` block is known)."""
+    with open(config_path, encoding="utf-8") as stream:
+        text = stream.read()
+    marker = "validation:\n"
+    line = f"  drift_thresholds: {_scalar(thresholds)}\n"
+    with open(config_path, "w", encoding="utf-8") as stream:
+        stream.write(text.replace(marker, marker + line, 1))
 
 
 def _write(path: str, text: str, overwrite: bool) -> None:
@@ -289,6 +487,12 @@ def _write(path: str, text: str, overwrite: bool) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    drift = commands.add_parser("drift", help="measure the drift thresholds of a config's data")
+    drift.add_argument("--config", required=True, help="the pipeline config whose data and schema to measure")
+    drift.add_argument(
+        "--out", help="file to write (default: validation.drift_thresholds, or drift.yaml by the schema)"
+    )
+    drift.add_argument("--overwrite", action="store_true", help="replace the file if it exists")
     for name, help_text in (("schema", "infer a commented schema to curate"), ("config", "write a config")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--input", required=True, help="folder holding the data")
@@ -315,6 +519,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "drift":
+            config = config_lib.load_config(args.config)
+            path, summary = write_drift_thresholds(config, args.out, args.overwrite)
+            print(f"wrote {path}: {summary}")
+            if config.validation.drift_thresholds != path:
+                print(f"point the config at it: validation.drift_thresholds: {path}")
+            return 0
         location, files = data_location(args.input, args.pattern)
         if args.command == "schema":
             label = None if args.label_expression else args.label
@@ -323,13 +534,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write(args.out, schema_text(schema, statistics, kinds, roles, args.input), args.overwrite)
             print(f"wrote {args.out}: curate it, then write a config with `python -m pipelines.init_dataset config`")
             return 0
-        values = [] if args.task == "binary" else label_values(files, args.format, args.label, args.label_expression)
+        values = label_values(files, args.format, args.label, args.label_expression)
         threshold, why = baseline_threshold(args.task, values)
-        text = write_config(args, threshold, why)
-        _write(args.out, text, args.overwrite)
-        # The written config must load: the same checks as `make run`.
+        size = data_size(files, args.format, args.task, values)
+        _write(args.out, write_config(args, threshold, why, size), args.overwrite)
+        # The written config must load (the same checks as `make run`); then its drift thresholds are measured.
+        thresholds, summary = write_drift_thresholds(config_lib.load_config(args.out), None, overwrite=True)
+        with open(args.out, "a", encoding="utf-8") as stream:
+            wrapped = textwrap.wrap(f"Drift thresholds in {thresholds}, by `init_dataset drift`: {summary}.", 98)
+            stream.write("".join(f"# {line}\n" for line in wrapped))
+        _set_thresholds(args.out, thresholds)
         config_lib.load_config(args.out)
-        print(f"wrote {args.out}; run it with: make run CONFIG={args.out}")
+        print(f"wrote {args.out} and {thresholds}; run it with: make run CONFIG={args.out}")
         return 0
     except (OSError, ValueError, config_lib.ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -220,3 +220,39 @@ def test_regression_on_the_diabetes_data_from_a_config_and_a_schema(tmp_path, mo
         next(pathlib.Path(config.pipeline.root).glob("Trainer/model_run/*/training_report.json")).read_text()
     )
     assert set(report["eval_metrics"]["metrics"]) == {"rmse", "mae"}
+
+
+def test_palmer_penguins_from_init_dataset_alone_reach_a_pushed_model(tmp_path, monkeypatch):
+    """334 TFRecord rows, 3 classes (the penguin data in TFX's wheel): the written defaults run as they are."""
+    import tfx
+
+    monkeypatch.chdir(tmp_path)
+    bundled = pathlib.Path(tfx.__file__).parent / "components" / "testdata" / "penguin" / "data"
+    (tmp_path / "data").mkdir()
+    for split in ("train", "eval"):
+        (tmp_path / "data" / f"{split}.gz").write_bytes(next((bundled / f"Split-{split}").glob("*.gz")).read_bytes())
+    common = ["--input", "data", "--pattern", "*.gz", "--format", "tfrecord", "--task", "multiclass"]
+    common += ["--label", "species"]
+    assert init_dataset.main(["schema", *common, "--out", "schema/schema.pbtxt"]) == 0
+    config_args = ["--schema", "schema/schema.pbtxt", "--name", "penguins", "--out", "penguins.yaml"]
+    assert init_dataset.main(["config", *common, *config_args]) == 0
+
+    config = config_lib.load_config("penguins.yaml")
+    assert config.validation.drift_thresholds == "schema/drift.yaml"
+    local_runner.run(config)
+    assert node_executions(config)[pipeline_lib.PUSHER_ID] == ["COMPLETE"]
+    eval_rows = len(_split_rows(config, "eval"))
+    assert config.validation.min_examples <= eval_rows, "the gate's floor fits the eval split it was written for"
+
+    task = pipeline_lib.resolved_task(config)
+    evaluation = _evaluation(config)
+    baseline = baseline_score(config, task)
+    print(f"\npenguins (multiclass, {eval_rows} eval rows): model {evaluation}, baselines {baseline}")
+    assert evaluation["accuracy"] > baseline["majority_accuracy"] + 0.3
+    rows = _split_rows(config, "eval")
+    served = _pushed_model(config)(examples=_requests(rows, task))
+    labels = [_value(row, "species") for row in rows]
+    accuracy = np.mean(
+        [int(guess) == label for guess, label in zip(served["predicted_class"].numpy(), labels, strict=True)]
+    )
+    assert accuracy == pytest.approx(evaluation["accuracy"], abs=1e-6), "the pushed model is the evaluated one"

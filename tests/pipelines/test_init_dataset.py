@@ -142,3 +142,41 @@ def test_a_derived_label_is_computed_for_the_baseline(tmp_path):
     path = datasets.write_csv(tmp_path / "d.csv", [{"x": "1", "y": "4"}, {"x": "3", "y": "0"}, {"x": "", "y": "9"}])
     values = init_dataset.label_values([str(path)], "csv", "big", "'big' if x + y > 4 else 'small'")
     assert values == ["big", "small", "big"], "a missing value counts as 0"
+
+
+@pytest.mark.parametrize("rows", [334, 5_000, 2_000_000])
+def test_fitted_defaults_run_on_the_data_they_were_written_for(rows):
+    settings, reasons = init_dataset.fitted_settings(
+        init_dataset.DataSize(rows, {"a": rows // 2, "b": rows // 2}), "binary"
+    )
+    eval_rows = (
+        rows * settings["input.eval_buckets"] // (settings["input.train_buckets"] + settings["input.eval_buckets"])
+    )
+    train_rows = rows - eval_rows
+    assert eval_rows >= init_dataset.MIN_EVAL_ROWS and settings["validation.min_examples"] <= eval_rows
+    assert settings["trainer.batch_size"] <= train_rows / 8
+    assert settings["trainer.train_steps"] * settings["trainer.batch_size"] >= train_rows, "at least one epoch"
+    assert settings["tuner.steps_per_trial"] <= settings["trainer.train_steps"]
+    assert all(key in reasons for key in ("input.train_buckets", "validation.min_examples", "trainer.batch_size"))
+
+
+@pytest.mark.parametrize(
+    ("size", "named"),
+    [
+        (init_dataset.DataSize(120, {"a": 60, "b": 60}), "the data has 120 rows in its newest span"),
+        (init_dataset.DataSize(400, {"a": 395, "b": 5}), "the label's classes ['b'] have [5] rows"),
+    ],
+)
+def test_data_too_small_to_train_and_score_is_refused_with_the_count(size, named):
+    with pytest.raises(ValueError, match=r"at least|fewer than") as error:
+        init_dataset.fitted_settings(size, "multiclass")
+    assert named in str(error.value)
+
+
+def test_each_fitted_default_is_commented_with_its_reason_on_the_line_above():
+    _, reasons = init_dataset.fitted_settings(init_dataset.DataSize(334, {"a": 150, "b": 184}), "binary")
+    document = {"input": {"train_buckets": 2, "path": "data"}, "validation": {"min_examples": 55}}
+    lines = init_dataset._render(document, reasons)
+    assert lines[0] == "input:" and lines[1].startswith("  # 334 rows a span")
+    assert lines[lines.index("  min_examples: 55") - 1].startswith("  # ")
+    assert not lines[lines.index("  path: data") - 1].lstrip().startswith("#"), "a key with no reason has no comment"
