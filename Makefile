@@ -30,7 +30,7 @@ TENSORBOARD_PORT ?= 6006
 export TF_CPP_MIN_LOG_LEVEL ?= 1
 
 .PHONY: help run retrain status rollback test check-deploy data lint format lock tensorboard bench-beam \
-	bench-multi-worker bench-quality bench-scale bench-drift bench-reads tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule \
+	bench-multi-worker bench-quality bench-scale bench-commands bench-drift bench-reads tfx-cli-create tfx-cli-run kfp-compile kfp-upload kfp-run kfp-schedule \
 	clean clean-outputs
 
 help: ## List the targets
@@ -122,6 +122,9 @@ bench-scale: $(STAMP) ## The pipeline on 1x, 10x and 100x the sample: per compon
 
 bench-reads: $(STAMP) ## Reading gzipped TFRecords: record by record through a parallel interleave vs in blocks
 	$(BIN)/python -m benchmarks.record_reads $(ARGS)
+
+bench-commands: $(STAMP) ## The everyday commands' time (status, rollback, retrain --once, a config error) beside TensorFlow's import
+	$(BIN)/python -m benchmarks.commands --config $(CONFIG)
 
 bench-drift: $(STAMP) ## Measure the drift thresholds on the sample's spans (writes schemas/taxi/drift.yaml); false alarms, detection power
 	$(BIN)/python -m benchmarks.span_drift --config $(CONFIG)
