@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["exists", "is_remote", "isdir", "listdir", "open_file", "walk"]
+__all__ = ["exists", "is_remote", "isdir", "listdir", "open_file", "read_text", "walk", "write_text_atomically"]
 
 
 def is_remote(path: str) -> bool:
@@ -44,3 +44,24 @@ def walk(path: str) -> Iterator[tuple[str, list[str], list[str]]]:
 
 def open_file(path: str, mode: str = "r"):
     return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)
+
+
+def read_text(path: str) -> str:
+    with open_file(path, "r") as stream:
+        return stream.read()
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Writes `path` whole or not at all: a staging file beside it, then a rename over it."""
+    folder = os.path.dirname(path)
+    staging = f"{path}.tmp-{os.getpid()}"
+    if is_remote(path):
+        _gfile().makedirs(folder)
+        with _gfile().GFile(staging, "w") as stream:
+            stream.write(text)
+        _gfile().rename(staging, path, overwrite=True)
+        return
+    os.makedirs(folder or ".", exist_ok=True)
+    with open(staging, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(staging, path)

@@ -3,13 +3,20 @@
   python -m pipelines.retrain [--config FILE] [--set KEY=VALUE ...] [--once] [--poll-seconds 300]
 
 Every `--poll-seconds` it looks for the newest span under `input.path`; when
-it is newer than the last span a run attempted, it runs the pipeline (one run
-at a time: a lock on the pipeline root). A run reads the spans up to the one
-its ExampleGen resolved; a span that lands mid-run is read by the next run. A
-span that stopped at the gate (drift, bad data) is not retried: fix it by
-writing a new span. `--once` checks once and exits, for cron; the exit code is
-0 when nothing was new or the run completed (pushed, identical or not
-blessed), 1 when it stopped or failed.
+it is newer than the last span done, it runs the pipeline (one run at a time:
+a lock on the pipeline root). A run reads the spans up to the one its
+ExampleGen resolved; a span that lands mid-run is read by the next run.
+
+A span is done when its run completed (pushed, identical or not blessed) or
+stopped at the gate (drift, bad data): the data is what it is, so it is not
+retried; fix it by writing a new span. A run that failed otherwise (out of
+memory, a storage error, preemption) is retried on later polls, RETRY_SECONDS
+after the failure, then twice as long, up to MAX_ATTEMPTS runs; the state
+file (`.retrain-state.json` in the pipeline root, on any filesystem) records
+the attempts and the last error. A poll that finds another run holding the
+pipeline's lock (a manual `make run`) skips itself and the loop goes on.
+`--once` checks once and exits, for cron; the exit code is 0 when nothing
+was new, the poll was skipped or the run completed, 1 when it stopped or failed.
 
 Only one loop runs per pipeline root: a second one exits at once, naming the first.
 """
@@ -23,19 +30,27 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
-from common import locks
+from common import filesystem, locks
 from pipelines import config as config_lib
 from pipelines import local_runner, run_summary
 
-__all__ = ["LOOP_LOCK", "STATE_FILE", "check_once", "latest_span", "main"]
+__all__ = ["LOOP_LOCK", "MAX_ATTEMPTS", "RETRY_SECONDS", "SKIPPED", "STATE_FILE", "check_once", "latest_span", "main"]
 
-# Beside the pipeline's artifacts: the newest span a run of this loop attempted.
+# Beside the pipeline's artifacts: the newest span done, and the attempts at a newer one that failed.
 STATE_FILE = ".retrain-state.json"
 # In the pipeline root: held by the loop, so that one loop runs per root.
 LOOP_LOCK = ".retrain.lock"
+# A failed span runs at most this many times, the n-th retry RETRY_SECONDS * 2**(n-1) after the failure.
+MAX_ATTEMPTS = 3
+RETRY_SECONDS = 300.0
+# check_once's outcome when another run held the pipeline's lock.
+SKIPPED = "skipped"
 _COMPLETED = {run_summary.PUSHED, run_summary.IDENTICAL, run_summary.NOT_BLESSED}
+# A span whose run ended so is not run again.
+_DONE = _COMPLETED | {run_summary.STOPPED}
 
 
 def latest_span(input_config: config_lib.InputConfig) -> int | None:
@@ -50,53 +65,84 @@ def _state_path(config: config_lib.PipelineConfig) -> str:
     return os.path.join(config.pipeline.root, STATE_FILE)
 
 
-def _last_attempted(config: config_lib.PipelineConfig) -> int | None:
-    try:
-        with open(_state_path(config), encoding="utf-8") as stream:
-            return json.load(stream)["last_attempted_span"]
-    except (FileNotFoundError, KeyError, ValueError):
-        return None
-
-
-def _record_attempt(config: config_lib.PipelineConfig, span: int, outcome: str) -> None:
-    record = {
-        "last_attempted_span": span,
-        "outcome": outcome,
-        "at": datetime.datetime.now().isoformat(timespec="seconds"),
-    }
+def _read_state(config: config_lib.PipelineConfig) -> dict:
+    """The loop's state; an unreadable file is named and read as no span done (its span runs again)."""
     path = _state_path(config)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    staging = f"{path}.tmp"
-    with open(staging, "w", encoding="utf-8") as stream:
-        json.dump(record, stream)
-    os.replace(staging, path)
+    if not filesystem.exists(path):
+        return {}
+    try:
+        state = json.loads(filesystem.read_text(path))
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+        return state
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        print(f"{config.pipeline.name}: ignoring the unreadable state file {path}: {error}", flush=True)
+        return {}
 
 
-def check_once(config: config_lib.PipelineConfig, run: Callable = local_runner.run) -> str | None:
-    """Runs the pipeline if a span newer than the last attempted one is there; returns the run's outcome.
+def _write_state(config: config_lib.PipelineConfig, state: dict) -> None:
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    filesystem.write_text_atomically(_state_path(config), json.dumps({**state, "at": stamp}))
+
+
+def _newest_summary(log_dir: str, before: set[str]) -> dict:
+    """The summary the run just wrote; a failed outcome when it wrote none or it cannot be read."""
+    found, unreadable = run_summary.read_all(log_dir)
+    new = [summary for name, summary in found if name not in before]
+    if new:
+        return new[-1]
+    reason = f"its summary is unreadable ({unreadable[-1]})" if unreadable else "it wrote no summary"
+    return {"outcome": run_summary.FAILED, "spans": [], "reason": reason}
+
+
+def check_once(
+    config: config_lib.PipelineConfig, run: Callable = local_runner.run, now: Callable[[], float] = time.time
+) -> str | None:
+    """Runs the pipeline if a span newer than the last one done is there and not waiting for a retry.
 
     Returns:
-      None when nothing was new, else the outcome of the run's summary.
+      None when nothing was to run, SKIPPED when another run held the pipeline's lock, else the
+      outcome of the run's summary.
     """
+    name = config.pipeline.name
     newest = latest_span(config.input)
-    last = _last_attempted(config)
-    if newest is None or (last is not None and newest <= last):
-        print(f"{config.pipeline.name}: no new span (newest {newest}, last attempted {last})", flush=True)
+    state = _read_state(config)
+    done = state.get("last_attempted_span")
+    if newest is None or (done is not None and newest <= done):
+        print(f"{name}: no new span (newest {newest}, last attempted {done})", flush=True)
         return None
-    print(f"{config.pipeline.name}: span {newest} is new (last attempted {last}); running the pipeline", flush=True)
-    log_dir = config.pipeline.log_dir
-    before = set(run_summary.names(log_dir))
+    failed = state.get("failed") if (state.get("failed") or {}).get("span") == newest else None
+    attempts = failed["attempts"] if failed else 0
+    if failed and now() < failed["retry_at"]:
+        wait = failed["retry_at"] - now()
+        print(f"{name}: span {newest} failed {attempts} time(s) ({failed['error']}); retry in {wait:.0f}s", flush=True)
+        return None
+    print(f"{name}: span {newest} is new (last attempted {done}); running the pipeline", flush=True)
+    before = set(run_summary.names(config.pipeline.log_dir))
+    error = None
     try:
         run(config)
-    except locks.LockedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the run's summary has the details; the loop goes on
-        print(f"{config.pipeline.name}: the run did not complete: {type(error).__name__}: {error}", flush=True)
-    new = [name for name in run_summary.names(log_dir) if name not in before]
-    summary = run_summary.read(log_dir, new[-1]) if new else {"outcome": run_summary.FAILED, "spans": []}
-    read = summary.get("spans") or [newest]
-    _record_attempt(config, max(read), summary["outcome"])
-    return summary["outcome"]
+    except locks.LockedError as held:
+        print(f"{name}: skipping this poll: {held}", flush=True)
+        return SKIPPED
+    except Exception as raised:  # noqa: BLE001 - recorded and retried; the run's log has the details
+        error = f"{type(raised).__name__}: {raised}"
+        print(f"{name}: the run did not complete: {error}", flush=True)
+    summary = _newest_summary(config.pipeline.log_dir, before)
+    outcome = summary["outcome"]
+    if outcome in _DONE:
+        _write_state(config, {"last_attempted_span": max(summary.get("spans") or [newest]), "outcome": outcome})
+        return outcome
+    attempts += 1
+    error = error or summary.get("reason") or "the run failed"
+    if attempts >= MAX_ATTEMPTS:
+        print(f"{name}: span {newest} failed {attempts} times; not retried until a new span lands", flush=True)
+        _write_state(config, {"last_attempted_span": newest, "outcome": outcome, "attempts": attempts, "error": error})
+        return outcome
+    retry_at = now() + RETRY_SECONDS * 2 ** (attempts - 1)
+    failed = {"span": newest, "attempts": attempts, "error": error, "retry_at": retry_at}
+    _write_state(config, {"last_attempted_span": done, "outcome": state.get("outcome"), "failed": failed})
+    return outcome
 
 
 def _loop(config: config_lib.PipelineConfig, poll_seconds: float, stop: threading.Event) -> None:
@@ -122,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with locks.holding(config.pipeline.root, LOOP_LOCK, f"a retraining loop of {config.pipeline.name}"):
             if args.once:
                 outcome = check_once(config)
-                return 0 if outcome is None or outcome in _COMPLETED else 1
+                return 0 if outcome is None or outcome == SKIPPED or outcome in _COMPLETED else 1
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())

@@ -25,6 +25,7 @@ __all__ = [
     "names",
     "path_for",
     "read",
+    "read_all",
     "write",
 ]
 
@@ -129,6 +130,25 @@ def read(log_dir: str, name: str) -> dict[str, Any]:
     """The summary called `name`, as written (a dict)."""
     with open(path_for(log_dir, name), encoding="utf-8") as stream:
         return json.load(stream)
+
+
+def read_all(log_dir: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """Every summary under log_dir, oldest first, and for each one that cannot be read its path and why.
+
+    A summary cut short or edited by hand is named and left out, so one bad file stops neither
+    `status` nor the retraining loop.
+    """
+    found, unreadable = [], []
+    for name in names(log_dir):
+        try:
+            summary = read(log_dir, name)
+            if not isinstance(summary, dict):
+                raise ValueError(f"a JSON {type(summary).__name__}, not an object")
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            unreadable.append(f"{path_for(log_dir, name)}: {error}")
+            continue
+        found.append((name, summary))
+    return found, unreadable
 
 
 def write(summary: RunSummary, path: str) -> None:

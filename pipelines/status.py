@@ -40,10 +40,7 @@ class History:
 
     versions: tuple[tuple[str, dict | None], ...]
     unpushed: tuple[dict, ...]
-
-
-def _summaries(log_dir: str) -> list[tuple[str, dict]]:
-    return [(name, run_summary.read(log_dir, name)) for name in run_summary.names(log_dir)]
+    unreadable: tuple[str, ...] = ()
 
 
 def history(config: config_lib.PipelineConfig) -> History:
@@ -52,7 +49,7 @@ def history(config: config_lib.PipelineConfig) -> History:
 
     root = config.pusher.serving_root
     numbers = versions.numbered_versions(root)
-    summaries = _summaries(config.pipeline.log_dir)
+    summaries, unreadable = run_summary.read_all(config.pipeline.log_dir)
     pushed_by: dict[str, dict] = {}
     for run_id, summary in summaries:
         if summary.get("outcome") in (run_summary.PUSHED, ROLLED_BACK) and summary.get("pushed_version"):
@@ -62,7 +59,7 @@ def history(config: config_lib.PipelineConfig) -> History:
         for run_id, summary in summaries
         if summary.get("outcome") not in (run_summary.PUSHED, run_summary.IDENTICAL, ROLLED_BACK)
     )
-    return History(tuple((number, pushed_by.get(number)) for number in reversed(numbers)), unpushed)
+    return History(tuple((number, pushed_by.get(number)) for number in reversed(numbers)), unpushed, tuple(unreadable))
 
 
 def _format(config: config_lib.PipelineConfig, found: History, runs: int) -> list[str]:
@@ -97,6 +94,9 @@ def _format(config: config_lib.PipelineConfig, found: History, runs: int) -> lis
                 reason=summary.get("reason"),
             ).verdict()
             lines.append(f"  {summary.get('started')} {summary['run']} (spans {spans}): {verdict}")
+    if found.unreadable:
+        lines.append(f"Run summaries that cannot be read, left out ({len(found.unreadable)}):")
+        lines += [f"  {item}" for item in found.unreadable]
     return lines
 
 

@@ -135,3 +135,95 @@ def test_rollback_serves_an_earlier_version_again_without_deleting_anything(conf
     assert found.versions[0][0] == served and found.versions[0][1]["source_version"] == "100"
     with pytest.raises(ValueError, match=r"no version '7' under .*; versions: 100, 200, "):
         status.rollback(config, "7")
+
+
+# --- faults: a failed run is retried, a held lock skips the poll, a bad summary is named --------------
+
+
+class _Failing(_Runs):
+    """Raises like an out-of-memory or a storage error for the first `failures` calls, then runs."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+
+    def __call__(self, config):
+        if len(self.calls) < self.failures:
+            self.calls.append("raised")
+            raise MemoryError("the Trainer ran out of memory")
+        super().__call__(config)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _state(config) -> dict:
+    return json.loads((pathlib.Path(config.pipeline.root) / retrain.STATE_FILE).read_text())
+
+
+def test_a_run_that_raises_is_retried_after_a_backoff_and_then_succeeds(config):
+    runs, clock = _Failing(failures=1), _Clock()
+    assert retrain.check_once(config, run=runs, now=clock) == run_summary.FAILED
+    failed = _state(config)["failed"]
+    assert failed["span"] == 1 and failed["attempts"] == 1 and "MemoryError: the Trainer ran out" in failed["error"]
+    assert _state(config)["last_attempted_span"] is None, "a failure does not mark the span done"
+    clock.now += retrain.RETRY_SECONDS - 1
+    assert retrain.check_once(config, run=runs, now=clock) is None and len(runs.calls) == 1, "still waiting"
+    clock.now += 1
+    assert retrain.check_once(config, run=runs, now=clock) == run_summary.PUSHED
+    assert runs.calls == ["raised", [1]] and _state(config)["last_attempted_span"] == 1
+    assert "failed" not in _state(config)
+
+
+def test_a_span_that_keeps_failing_is_given_up_after_the_last_attempt(config, capsys):
+    runs, clock = _Failing(failures=retrain.MAX_ATTEMPTS), _Clock()
+    for attempt in range(retrain.MAX_ATTEMPTS):
+        assert retrain.check_once(config, run=runs, now=clock) == run_summary.FAILED
+        clock.now += retrain.RETRY_SECONDS * 2**attempt
+    assert len(runs.calls) == retrain.MAX_ATTEMPTS
+    assert retrain.check_once(config, run=runs, now=clock) is None, "given up until a new span lands"
+    state = _state(config)
+    assert state["last_attempted_span"] == 1 and state["attempts"] == retrain.MAX_ATTEMPTS
+    assert f"span 1 failed {retrain.MAX_ATTEMPTS} times" in capsys.readouterr().out
+
+
+def test_a_run_holding_the_pipeline_lock_skips_the_poll_and_leaves_the_span_to_the_next(config, tmp_path):
+    runs = _Runs()
+    with locks.holding(config.pipeline.root, local_runner.RUN_LOCK, "a manual make run"):
+        assert retrain.check_once(config) == retrain.SKIPPED, "the real runner meets the held lock"
+    assert not (pathlib.Path(config.pipeline.root) / retrain.STATE_FILE).exists()
+    assert retrain.check_once(config, run=runs) == run_summary.PUSHED and runs.calls == [[1]]
+    (tmp_path / "config.yaml").write_text(json.dumps(config.model_dump(mode="json")))
+    _span(tmp_path / "in", 2)
+    with locks.holding(config.pipeline.root, local_runner.RUN_LOCK, "a manual make run"):
+        assert retrain.main(["--config", str(tmp_path / "config.yaml"), "--once"]) == 0, "a skipped poll is no error"
+
+
+def test_an_unreadable_summary_is_named_and_skipped_by_status_and_the_loop(config):
+    log_dir = pathlib.Path(config.pipeline.log_dir)
+    log_dir.mkdir(parents=True)
+    (log_dir / "run-0000a.summary.json").write_text('{"outcome": "pushed", "spans": [')  # cut short
+    (log_dir / "run-0000b.summary.json").write_bytes(b"\xff\xfe not text")
+    lines = status._format(config, status.history(config), runs=5)
+    assert lines[-3] == "Run summaries that cannot be read, left out (2):"
+    assert lines[-2].startswith(f"  {log_dir / 'run-0000a.summary.json'}: ")
+    runs = _Runs()
+    assert retrain.check_once(config, run=runs) == run_summary.PUSHED and runs.calls == [[1]]
+
+
+def test_the_loop_state_lives_in_the_pipeline_root_on_any_filesystem(config, tmp_path, monkeypatch):
+    """TensorFlow's in-memory filesystem (ram://) stands in for gs://: nothing lands in a local 'ram:' folder."""
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    remote = config.model_copy(update={"pipeline": config.pipeline.model_copy(update={"root": "ram://bucket/root"})})
+    assert retrain.check_once(remote, run=_Runs()) == run_summary.PUSHED
+    with tf.io.gfile.GFile(f"ram://bucket/root/{retrain.STATE_FILE}") as stream:
+        assert json.loads(stream.read())["last_attempted_span"] == 1
+    assert not (tmp_path / "ram:").exists()
+    assert retrain.check_once(remote, run=_Runs()) is None, "read back from there"
