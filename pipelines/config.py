@@ -49,7 +49,8 @@ class ConfigError(ValueError):
 
 class _Section(pydantic.BaseModel):
     # strict: a number written as a string in YAML is an error, not silently coerced.
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Not a number or infinite is never a setting: a YAML .nan or .inf is refused, naming the key.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class PipelineSection(_Section):
@@ -371,6 +372,12 @@ def _read_yaml_mapping(path: str) -> dict[str, Any]:
             raw = yaml.safe_load(stream)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}): a config is a YAML text file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read: {error.strerror or error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):

@@ -155,8 +155,15 @@ def load_schema(path: str) -> schema_pb2.Schema:
         with fileio.open(path, "r") as stream:
             text = stream.read()
     else:
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
+        try:
+            with open(path, encoding="utf-8") as stream:
+                text = stream.read()
+        except FileNotFoundError:
+            raise TaskError(f"{path}: schema file not found") from None
+        except IsADirectoryError:
+            raise TaskError(f"{path}: is a folder, not a schema.pbtxt") from None
+        except UnicodeDecodeError as error:
+            raise TaskError(f"{path}: not UTF-8 text (byte {error.start}): a schema.pbtxt is a text proto") from None
     try:
         return text_format.Parse(text, schema_pb2.Schema())
     except text_format.ParseError as error:

@@ -39,7 +39,8 @@ def _steps(max_steps: int, epochs: float | None, num_examples: int, batch_size: 
 
 
 class _Settings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Not a number or infinite is never a setting: a YAML .nan or .inf is refused, naming the key.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class TrainingSettings(_Settings):

@@ -14,7 +14,8 @@ __all__ = ["DriftThresholds", "FeatureThresholds", "LabelThresholds"]
 
 
 class _Settings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Not a number or infinite is never a setting: a YAML .nan or .inf is refused, naming the key.
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class FeatureThresholds(_Settings):

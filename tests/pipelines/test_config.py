@@ -212,6 +212,31 @@ def test_invalid_yaml(tmp_path):
         config_lib.load_config(path)
 
 
+def test_a_folder_or_a_file_that_is_not_text_is_named_in_one_line(tmp_path, config_file):
+    with pytest.raises(config_lib.ConfigError, match=rf"^{tmp_path}: is a folder, not a config file$"):
+        config_lib.load_config(tmp_path)
+    binary = tmp_path / "latin1.yaml"
+    binary.write_bytes(config_file.read_bytes() + "# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(config_lib.ConfigError, match=rf"^{binary}: not UTF-8 text \(byte \d+\)"):
+        config_lib.load_config(binary)
+
+
+def test_a_schema_that_is_a_folder_or_not_text_is_named(config_file, tmp_path):
+    (tmp_path / "schema_folder").mkdir()
+    with pytest.raises(config_lib.ConfigError, match="schema_folder: is a folder, not a schema.pbtxt"):
+        config_lib.load_config(config_file, [f"validation.schema_path={tmp_path / 'schema_folder'}"])
+    binary = tmp_path / "schema.pbtxt"
+    binary.write_bytes(b"feature { name: \"x\xff\" }")
+    with pytest.raises(config_lib.ConfigError, match=r"schema.pbtxt: not UTF-8 text \(byte 18\)"):
+        config_lib.load_config(config_file, [f"validation.schema_path={binary}"])
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(config_file, value):
+    with pytest.raises(config_lib.ConfigError, match=r"evaluator\.threshold"):
+        config_lib.load_config(config_file, [f"evaluator.threshold={value}", "task.type=regression"])
+
+
 def test_config_is_frozen(config_file):
     config = config_lib.load_config(config_file)
     with pytest.raises(pydantic.ValidationError):
