@@ -257,6 +257,7 @@ class DriftMeasure:
     value: float
     threshold: float
     kind: str  # drift or skew
+    measured: float | None = None  # the file's threshold, when raised for a smaller span's noise
 
     @property
     def exceeded(self) -> bool:
@@ -324,7 +325,9 @@ def compare(
         n, m = current.num_examples, baseline.num_examples
         pooled = (new_missing * n + old_missing * m) / (n + m) if n + m else 0.0
         missing_limit = _limit(limits.missing, functools.partial(share_noise, pooled), (n, m), rows)
-        measures.append(DriftMeasure(name, MISSING_CHANGE, abs(new_missing - old_missing), missing_limit, kind))
+        measures.append(
+            DriftMeasure(name, MISSING_CHANGE, abs(new_missing - old_missing), missing_limit, kind, limits.missing)
+        )
         if new is None or old is None or new.is_numeric != old.is_numeric:
             continue
         n, m = new.num_present, old.num_present
@@ -332,16 +335,20 @@ def compare(
             zeros = abs(new.zero_share - old.zero_share)
             pooled = (new.zero_share * n + old.zero_share * m) / (n + m) if n + m else 0.0
             zeros_limit = _limit(limits.zeros, functools.partial(share_noise, pooled), (n, m), rows)
-            measures.append(DriftMeasure(name, ZEROS_CHANGE, zeros, zeros_limit, kind))
+            measures.append(DriftMeasure(name, ZEROS_CHANGE, zeros, zeros_limit, kind, limits.zeros))
             # The distance is between the non-zero values: their counts, and the reference's alike.
             sizes = (n * (1.0 - new.zero_share), m * (1.0 - old.zero_share))
             reference = None if rows is None else max(1, round(rows * (1.0 - pooled)))
             distance_limit = _limit(limits.distance, ks_noise, sizes, reference)
-            measures.append(DriftMeasure(name, NUMERIC_DISTANCE, ks_distance(new, old), distance_limit, kind))
+            measures.append(
+                DriftMeasure(name, NUMERIC_DISTANCE, ks_distance(new, old), distance_limit, kind, limits.distance)
+            )
         else:
             # The noise of a share of one half, the noisiest a share can be.
             distance_limit = _limit(limits.distance, functools.partial(share_noise, 0.5), (n, m), rows)
-            measures.append(DriftMeasure(name, STRING_DISTANCE, linf_distance(new, old), distance_limit, kind))
+            measures.append(
+                DriftMeasure(name, STRING_DISTANCE, linf_distance(new, old), distance_limit, kind, limits.distance)
+            )
     return measures
 
 
@@ -367,25 +374,29 @@ def label_measures(
             return []
         sizes = (sum(current.class_counts.values()), sum(baseline.class_counts.values()))
         limit = _limit(thresholds.classes, functools.partial(psi_noise, len(set(new) | set(old))), sizes, rows)
-        return [DriftMeasure(LABEL_FEATURE, LABEL_CLASSES, class_psi(new, old), limit, "drift")]
+        return [DriftMeasure(LABEL_FEATURE, LABEL_CLASSES, class_psi(new, old), limit, "drift", thresholds.classes)]
     if None in (current.mean, current.std, baseline.mean, baseline.std) or not baseline.std:
         return []
     shift = abs(current.mean - baseline.mean) / baseline.std
     spread = abs(math.log(current.std / baseline.std)) if current.std else math.inf
     sizes = (current.num_examples, baseline.num_examples)
     # A mean's shift in sds: normal; the log of a ratio of sds: normal with half the variance.
-    mean_limit = _limit(thresholds.mean_shift, lambda n, m: _NORMAL_99 * math.sqrt(_inverse_sizes(n, m)), sizes, rows)
-    spread_noise = lambda n, m: _NORMAL_99 * math.sqrt(_inverse_sizes(n, m) / 2)  # noqa: E731
+    mean_limit = _limit(thresholds.mean_shift, _mean_noise, sizes, rows)
+    spread_limit = _limit(thresholds.spread, _spread_noise, sizes, rows)
     return [
-        DriftMeasure(LABEL_FEATURE, "mean shift in baseline sds", shift, mean_limit, "drift"),
-        DriftMeasure(
-            LABEL_FEATURE,
-            "spread (|log sd ratio|)",
-            spread,
-            _limit(thresholds.spread, spread_noise, sizes, rows),
-            "drift",
-        ),
+        DriftMeasure(LABEL_FEATURE, "mean shift in baseline sds", shift, mean_limit, "drift", thresholds.mean_shift),
+        DriftMeasure(LABEL_FEATURE, "spread (|log sd ratio|)", spread, spread_limit, "drift", thresholds.spread),
     ]
+
+
+def _mean_noise(n: float, m: float) -> float:
+    """The 99th percentile of a mean's shift in standard deviations between samples of n and m."""
+    return _NORMAL_99 * math.sqrt(_inverse_sizes(n, m))
+
+
+def _spread_noise(n: float, m: float) -> float:
+    """The 99th percentile of |log| of the ratio of two samples' standard deviations (half the mean's variance)."""
+    return _NORMAL_99 * math.sqrt(_inverse_sizes(n, m) / 2)
 
 
 def schema_comparators(
@@ -441,11 +452,18 @@ def findings(measures: Sequence[DriftMeasure], baseline: str, split: str = "trai
                 anomaly=f"{measure.kind}: {measure.measure}",
                 description=(
                     f"{measure.measure} {measure.value:.4f} from {against}, above the threshold "
-                    f"{measure.threshold:g}. If the change is real and expected, raise the threshold in {where}."
+                    f"{measure.threshold:.3g}{_raised(measure)}. If the change is real and expected, raise the "
+                    f"threshold in {where}."
                 ),
             )
         )
     return result
+
+
+def _raised(measure: DriftMeasure) -> str:
+    if measure.measured is None or measure.threshold <= measure.measured:
+        return ""
+    return f" (the file's {measure.measured:.3g}, raised for this span's smaller size)"
 
 
 def write_scalars(log_dir: str, span: int, measures: Sequence[DriftMeasure]) -> None:

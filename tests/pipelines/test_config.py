@@ -223,10 +223,10 @@ def test_a_folder_or_a_file_that_is_not_text_is_named_in_one_line(tmp_path, conf
 
 def test_a_schema_that_is_a_folder_or_not_text_is_named(config_file, tmp_path):
     (tmp_path / "schema_folder").mkdir()
-    with pytest.raises(config_lib.ConfigError, match="schema_folder: is a folder, not a schema.pbtxt"):
+    with pytest.raises(config_lib.ConfigError, match=r"schema_folder: is a folder, not a schema\.pbtxt"):
         config_lib.load_config(config_file, [f"validation.schema_path={tmp_path / 'schema_folder'}"])
     binary = tmp_path / "schema.pbtxt"
-    binary.write_bytes(b"feature { name: \"x\xff\" }")
+    binary.write_bytes(b'feature { name: "x\xff" }')
     with pytest.raises(config_lib.ConfigError, match=r"schema.pbtxt: not UTF-8 text \(byte 18\)"):
         config_lib.load_config(config_file, [f"validation.schema_path={binary}"])
 

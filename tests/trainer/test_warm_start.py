@@ -96,10 +96,13 @@ def test_an_incompatible_network_starts_cold_and_says_why(saved, change, reason)
 
 
 def test_the_learning_rate_alone_does_not_prevent_a_warm_start(saved):
-    _, start = saved
+    old, start = saved
     new, meta = _network(CITIES, ["gold", "silver"], hparams=HPARAMS.model_copy(update={"learning_rate": 1e-2}))
-    values, _ = warm_start.plan(start, new, meta)
-    assert values
+    values, message = warm_start.plan(start, new, meta)
+    assert message == "warm start from the served model"
+    assert set(values) == {v.path for v in new.weights}, "every weight starts warm"
+    for variable in old.weights:
+        np.testing.assert_array_equal(values[variable.path], variable.numpy(), err_msg=variable.path)
 
 
 def test_the_newest_served_start_is_that_of_the_highest_version_with_one(tmp_path):
