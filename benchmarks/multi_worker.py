@@ -47,8 +47,10 @@ def _train(root: str, workdir: str, num_workers: int, steps: int, config) -> dic
         "transform_graph_path": None,
         "serving_model_dir": os.path.join(workdir, "serving"),
         "model_run_dir": os.path.join(workdir, "run"),
+        # As TFX hands them over: the steps in TrainArgs (FnArgs.train_steps), the rest in custom_config.
+        "train_steps": steps,
         "custom_config": {
-            SETTINGS_KEY: settings.model_dump(mode="json"),
+            SETTINGS_KEY: settings.custom_config(),
             features.TASK_KEY: resolved_task(config).model_dump(mode="json"),
         },
     }

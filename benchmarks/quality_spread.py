@@ -55,7 +55,7 @@ def _train_aucs(seeds: list[int], workdir: str) -> dict[str, list[float]]:
             )
             graph.uri, model.uri, run.uri = data.transform_output, os.path.join(out, "model"), os.path.join(out, "run")
             custom = {
-                SETTINGS_KEY: settings.model_dump(mode="json"),
+                SETTINGS_KEY: settings.custom_config(),  # the steps travel in TrainArgs
                 **task_config(),
                 NUM_WORKERS_KEY: num_workers,
                 LAUNCHER_KEY: {"backend": "local", "max_restarts": 0, "timeout_seconds": 900},
