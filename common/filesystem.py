@@ -10,7 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-__all__ = ["exists", "is_remote", "isdir", "listdir", "open_file", "read_text", "walk", "write_text_atomically"]
+__all__ = [
+    "UnreadableFileError",
+    "exists",
+    "is_remote",
+    "isdir",
+    "listdir",
+    "open_file",
+    "read_text",
+    "walk",
+    "write_text_atomically",
+]
 
 
 def is_remote(path: str) -> bool:
@@ -46,9 +56,34 @@ def open_file(path: str, mode: str = "r"):
     return _gfile().GFile(path, mode) if is_remote(path) else open(path, mode)
 
 
-def read_text(path: str) -> str:
-    with open_file(path, "r") as stream:
-        return stream.read()
+class UnreadableFileError(ValueError):
+    """A local file that is missing, a folder, not UTF-8 text or unreadable; the message names it and says which."""
+
+
+def read_text(path: str, what: str = "file") -> str:
+    """A text file's content, UTF-8.
+
+    Args:
+      path: A local path or a URI.
+      what: What the file should be, for the messages (e.g. "config file").
+
+    Raises:
+      UnreadableFileError: For a local path that is missing, a folder, not UTF-8 or unreadable, naming it.
+    """
+    if is_remote(path):
+        with _gfile().GFile(path, "r") as stream:
+            return stream.read()
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        raise UnreadableFileError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UnreadableFileError(f"{path}: is a folder, not a {what}") from None
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"{path}: not UTF-8 text (byte {error.start}): a {what} is text") from None
+    except OSError as error:
+        raise UnreadableFileError(f"{path}: cannot be read: {error.strerror or error}") from None
 
 
 def write_text_atomically(path: str, text: str) -> None:

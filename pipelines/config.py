@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
+from common import filesystem
 from common.spans import SPAN_TOKEN as _SPAN_TOKEN
 from components.validation_gate.settings import DriftThresholds
 from launcher.settings import LauncherSettings
@@ -368,16 +369,9 @@ def _check_threshold(config: PipelineConfig, path: str) -> None:
 
 def _read_yaml_mapping(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as stream:
-            raw = yaml.safe_load(stream)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}): a config is a YAML text file") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot be read: {error.strerror or error}") from None
+        raw = yaml.safe_load(filesystem.read_text(path, "config file"))
+    except filesystem.UnreadableFileError as error:
+        raise ConfigError(str(error)) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):

@@ -27,6 +27,7 @@ from typing import Literal
 import pydantic
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from common import filesystem
 from trainer import expressions
 from trainer.settings import FeatureOverride, TaskSettings, TaskType
 
@@ -145,25 +146,14 @@ def load_schema(path: str) -> schema_pb2.Schema:
     """Reads a schema.pbtxt (local or remote path).
 
     Raises:
-      TaskError: If the file is not a valid text schema, naming it.
+      TaskError: If the file cannot be read or is not a valid text schema, naming it.
     """
     from google.protobuf import text_format
 
-    if "://" in path:
-        from tfx.dsl.io import fileio
-
-        with fileio.open(path, "r") as stream:
-            text = stream.read()
-    else:
-        try:
-            with open(path, encoding="utf-8") as stream:
-                text = stream.read()
-        except FileNotFoundError:
-            raise TaskError(f"{path}: schema file not found") from None
-        except IsADirectoryError:
-            raise TaskError(f"{path}: is a folder, not a schema.pbtxt") from None
-        except UnicodeDecodeError as error:
-            raise TaskError(f"{path}: not UTF-8 text (byte {error.start}): a schema.pbtxt is a text proto") from None
+    try:
+        text = filesystem.read_text(path, "schema.pbtxt")
+    except filesystem.UnreadableFileError as error:
+        raise TaskError(str(error)) from None
     try:
         return text_format.Parse(text, schema_pb2.Schema())
     except text_format.ParseError as error:
