@@ -7,13 +7,13 @@ import os
 from typing import Any
 
 from absl import logging
-from tensorflow_metadata.proto.v0 import statistics_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from common import records
+from common import filesystem, records
 from components import artifacts
 from components.validation_gate import drift, gate, trainability
 from components.validation_gate.component_keys import (
@@ -59,14 +59,26 @@ class ValidationGateExecutor(base_executor.BaseExecutor):
         findings = list(gate.collect_findings(by_split))
         task_json = exec_properties.get(TASK_KEY)
         task = TaskSpec.model_validate_json(task_json) if task_json else None
+        schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
+        schema = features.load_schema(schema_file)
+        statistics, statistics_by_split = None, {}
+        if input_dict.get(STATISTICS_KEY):
+            statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+            splits = artifact_utils.decode_split_names(statistics.split_names)
+            statistics_by_split = {split: artifacts.load_statistics(statistics, split) for split in splits}
         label = None
         if task is not None:
             # The labels are only computed from data that keeps the schema's contract.
             contract_holds = gate.decide(findings, fail_on).passed
-            trainable, label = _trainability(input_dict, exec_properties, task, contract_holds)
+            trainable, label = _trainability(
+                input_dict, exec_properties, task, schema, statistics_by_split, contract_holds
+            )
             findings += trainable
-        if exec_properties.get(DRIFT_KEY) and input_dict.get(STATISTICS_KEY):
-            findings += _drift(input_dict, json.loads(exec_properties[DRIFT_KEY]), task, label)
+        if exec_properties.get(DRIFT_KEY) and statistics:
+            settings = json.loads(exec_properties[DRIFT_KEY])
+            findings += _drift(
+                input_dict, settings, task, label, schema, statistics, statistics_by_split[artifacts.TRAIN_SPLIT]
+            )
         verdict = gate.decide(findings, fail_on)
         report = gate.format_report(verdict)
 
@@ -81,44 +93,47 @@ class ValidationGateExecutor(base_executor.BaseExecutor):
         _write_text(os.path.join(verdict_artifact.uri, REPORT_FILE), report + "\n")
         verdict_artifact.set_int_custom_property(PASSED_PROPERTY, int(verdict.passed))
 
-        schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
         validated_uri = artifact_utils.get_single_uri(output_dict[VALIDATED_SCHEMA_KEY])
         fileio.makedirs(validated_uri)
         fileio.copy(schema_file, os.path.join(validated_uri, SCHEMA_FILE), overwrite=True)
 
 
 def _trainability(
-    input_dict, exec_properties, task: TaskSpec, check_labels: bool
+    input_dict,
+    exec_properties,
+    task: TaskSpec,
+    schema: schema_pb2.Schema,
+    statistics_by_split: dict[str, statistics_pb2.DatasetFeatureStatistics],
+    check_labels: bool,
 ) -> tuple[list[gate.Finding], LabelProfile | None]:
     """The trainability findings, from the statistics then (when `check_labels`) the train split's label profile."""
     findings = []
     min_examples = exec_properties.get(MIN_EXAMPLES_KEY) or _DEFAULT_MIN_EXAMPLES
-    if input_dict.get(STATISTICS_KEY):
-        statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
-        by_split = {
-            split: artifacts.load_statistics(statistics, split)
-            for split in artifact_utils.decode_split_names(statistics.split_names)
-        }
-        findings += trainability.statistics_findings(by_split, task, min_examples)
+    if statistics_by_split:
+        findings += trainability.statistics_findings(statistics_by_split, task, min_examples)
     if not (input_dict.get(EXAMPLES_KEY) and check_labels):
         return findings, None
     import tensorflow as tf
 
-    schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
     files = records.list_files(artifacts.split_files_pattern(input_dict[EXAMPLES_KEY][0], artifacts.TRAIN_SPLIT))
     try:
-        profile = label_profile.profile_files(files, features.load_schema(schema_file), task)
+        profile = label_profile.profile_files(files, schema, task)
     except tf.errors.InvalidArgumentError as error:
         return [*findings, trainability.unreadable_label(error.message.split("\n")[0])], None
     return findings + trainability.label_findings(profile, task), profile
 
 
-def _drift(input_dict, settings: dict, task: TaskSpec | None, label: LabelProfile | None) -> list[gate.Finding]:
-    """The newest span's train split against the baseline, the label included; skew against serving statistics."""
-    statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
-    current = artifacts.load_statistics(statistics, artifacts.TRAIN_SPLIT)
-    schema_file = io_utils.get_only_uri_in_dir(artifact_utils.get_single_uri(input_dict[SCHEMA_KEY]))
-    schema = features.load_schema(schema_file)
+def _drift(
+    input_dict,
+    settings: dict,
+    task: TaskSpec | None,
+    label: LabelProfile | None,
+    schema: schema_pb2.Schema,
+    statistics,
+    current: statistics_pb2.DatasetFeatureStatistics,
+) -> list[gate.Finding]:
+    """The newest span's train split (`current`, of the `statistics` artifact) against the baseline, the label
+    included; skew against serving statistics."""
     examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]) if input_dict.get(EXAMPLES_KEY) else None
     newest = artifacts.examples_spans(examples)[0] if examples else 0
     baseline, baseline_label, name = _baseline(input_dict, statistics)
@@ -147,7 +162,7 @@ def _baseline(
     if model and fileio.exists(artifacts.training_statistics_path(model[0].uri)):
         baseline = artifacts.read_statistics_file(artifacts.training_statistics_path(model[0].uri))
         profile_path = artifacts.training_label_profile_path(model[0].uri)
-        label = LabelProfile.from_json(_read_text(profile_path)) if fileio.exists(profile_path) else None
+        label = LabelProfile.from_json(filesystem.read_text(profile_path)) if fileio.exists(profile_path) else None
         return baseline, label, "the training data of the latest blessed model"
     previous = input_dict.get(BASELINE_STATISTICS_KEY)
     # The resolver runs before this run's StatisticsGen; in an unchanged re-run it resolves this run's own.
@@ -159,11 +174,6 @@ def _baseline(
             (f"the data of the previous run (span {span}; no model is blessed yet)"),
         )
     return None, None, ""
-
-
-def _read_text(path: str) -> str:
-    with fileio.open(path, "r") as stream:
-        return stream.read()
 
 
 def _write_text(path: str, text: str) -> None:
