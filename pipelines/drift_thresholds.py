@@ -16,8 +16,9 @@ drift` yours.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import yaml
@@ -170,26 +171,25 @@ def derive(
     """
     rng = np.random.default_rng(seed)
     pairs = [(later, earlier) for later in range(len(spans)) for earlier in range(later)]
+
+    def measured(samples: Sequence[np.ndarray], distances: Callable, keys: Sequence[str]) -> dict[str, Evidence]:
+        """Each measure between every later and earlier sample, and between bootstrap resamples of each."""
+        natural = [distances(samples[a], samples[b]) for a, b in pairs]
+        noise = [
+            distances(_resample(values, rng, len(values)), _resample(values, rng, len(values)))
+            for values in samples
+            for _ in range(num_bootstrap)
+        ]
+        return {key: _evidence([d[key] for d in natural], [d[key] for d in noise]) for key in keys}
+
     features = {}
     for name, is_numeric in sorted(numeric.items()):
         columns = [np.asarray(span[name], dtype=np.float64 if is_numeric else object) for span in spans]
-        natural = [feature_distances(columns[a], columns[b], is_numeric) for a, b in pairs]
-        noise = []
-        for values in columns:
-            for _ in range(num_bootstrap):
-                size = len(values)
-                noise.append(feature_distances(_resample(values, rng, size), _resample(values, rng, size), is_numeric))
         keys = ("distance", "missing", "zeros") if is_numeric else ("distance", "missing")
-        features[name] = {key: _evidence([d[key] for d in natural], [d[key] for d in noise]) for key in keys}
-    natural = [label_distances(labels[a], labels[b], task_type) for a, b in pairs]
-    noise = []
-    for span_labels in labels:
-        values = np.asarray(span_labels, dtype=object)
-        for _ in range(num_bootstrap):
-            size = len(values)
-            noise.append(label_distances(_resample(values, rng, size), _resample(values, rng, size), task_type))
+        features[name] = measured(columns, functools.partial(feature_distances, numeric=is_numeric), keys)
+    label_samples = [np.asarray(span_labels, dtype=object) for span_labels in labels]
     keys = ("classes",) if task_type != "regression" else ("mean_shift", "spread")
-    label = {key: _evidence([d[key] for d in natural], [d[key] for d in noise]) for key in keys}
+    label = measured(label_samples, functools.partial(label_distances, task_type=task_type), keys)
     return Derivation(features, label, len(spans), int(np.mean([len(labels_) for labels_ in labels])))
 
 

@@ -293,6 +293,11 @@ def psi_noise(num_classes: int, n: float, m: float) -> float:
     return chi2_99 * _inverse_sizes(n, m)
 
 
+def _pooled(share: float, n: float, other_share: float, m: float) -> float:
+    """The share over both samples together."""
+    return (share * n + other_share * m) / (n + m) if n + m else 0.0
+
+
 def _limit(threshold: float, noise: Callable[[float, float], float], sizes: tuple, rows: int | None) -> float:
     """The threshold for the sizes compared: raised by NOISE_MARGIN x their noise above two spans of `rows`."""
     if rows is None:
@@ -323,7 +328,7 @@ def compare(
         old_missing = old.missing_share if old else 1.0
         rows = thresholds.rows
         n, m = current.num_examples, baseline.num_examples
-        pooled = (new_missing * n + old_missing * m) / (n + m) if n + m else 0.0
+        pooled = _pooled(new_missing, n, old_missing, m)
         missing_limit = _limit(limits.missing, functools.partial(share_noise, pooled), (n, m), rows)
         measures.append(
             DriftMeasure(name, MISSING_CHANGE, abs(new_missing - old_missing), missing_limit, kind, limits.missing)
@@ -333,7 +338,7 @@ def compare(
         n, m = new.num_present, old.num_present
         if new.is_numeric:
             zeros = abs(new.zero_share - old.zero_share)
-            pooled = (new.zero_share * n + old.zero_share * m) / (n + m) if n + m else 0.0
+            pooled = _pooled(new.zero_share, n, old.zero_share, m)
             zeros_limit = _limit(limits.zeros, functools.partial(share_noise, pooled), (n, m), rows)
             measures.append(DriftMeasure(name, ZEROS_CHANGE, zeros, zeros_limit, kind, limits.zeros))
             # The distance is between the non-zero values: their counts, and the reference's alike.
