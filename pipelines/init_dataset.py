@@ -351,8 +351,14 @@ def _render(document: dict, comments: dict[str, str], prefix: str = "", indent: 
     return lines
 
 
-def write_config(args: argparse.Namespace, threshold: float, why: str, size: DataSize) -> str:
-    """The config text for `config`: the sample's settings, fitted to the data's size, for all but data and task."""
+def write_config(
+    args: argparse.Namespace, threshold: float, why: str, size: DataSize, drift: tuple[str, str] | None = None
+) -> str:
+    """The config text for `config`: the sample's settings, fitted to the data's size, for all but data and task.
+
+    Args:
+      drift: The drift thresholds file measured on the data and what it rests on, once written.
+    """
     sample = config_lib.load_config(_SAMPLE_CONFIG, check_local_paths=False)
     fitted, reasons = fitted_settings(size, args.task)
     root = os.path.join("outputs", args.name)
@@ -372,7 +378,11 @@ def write_config(args: argparse.Namespace, threshold: float, why: str, size: Dat
         },
         "input": {"format": args.format, "path": args.input, "pattern": args.pattern},
         "task": task,
-        "validation": {"schema_path": args.schema, "fail_on": "error"},
+        "validation": {
+            **({"drift_thresholds": drift[0]} if drift else {}),
+            "schema_path": args.schema,
+            "fail_on": "error",
+        },
         "beam": {"args": list(sample.beam.args)},
         "tuner": sample.tuner.model_dump(mode="json"),
         "trainer": sample.trainer.model_dump(mode="json", exclude_defaults=True),
@@ -383,6 +393,8 @@ def write_config(args: argparse.Namespace, threshold: float, why: str, size: Dat
         section, key = dotted.split(".")
         document[section][key] = value
     reasons["evaluator.threshold"] = f"the {why} on this data: raise it once you know what a good model scores"
+    if drift:
+        reasons["validation.drift_thresholds"] = f"measured on this data by `init_dataset drift`: {drift[1]}"
     header = [
         f"# Pipeline config for {args.input}, written by `python -m pipelines.init_dataset config`.",
         "# Every key is described in docs/configuration.md; override any with --set key=value.",
@@ -466,16 +478,6 @@ def write_drift_thresholds(config, out: str | None, overwrite: bool) -> tuple[st
     return target, summary
 
 
-def _set_thresholds(config_path: str, thresholds: str) -> None:
-    """Adds `validation.drift_thresholds` to a config this module wrote (its `validation:` block is known)."""
-    with open(config_path, encoding="utf-8") as stream:
-        text = stream.read()
-    marker = "validation:\n"
-    line = f"  drift_thresholds: {_scalar(thresholds)}\n"
-    with open(config_path, "w", encoding="utf-8") as stream:
-        stream.write(text.replace(marker, marker + line, 1))
-
-
 def _write(path: str, text: str, overwrite: bool) -> None:
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
@@ -538,13 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold, why = baseline_threshold(args.task, values)
         size = data_size(files, args.format, args.task, values)
         _write(args.out, write_config(args, threshold, why, size), args.overwrite)
-        # The written config must load (the same checks as `make run`); then its drift thresholds are measured.
-        thresholds, summary = write_drift_thresholds(config_lib.load_config(args.out), None, overwrite=True)
-        with open(args.out, "a", encoding="utf-8") as stream:
-            wrapped = textwrap.wrap(f"Drift thresholds in {thresholds}, by `init_dataset drift`: {summary}.", 98)
-            stream.write("".join(f"# {line}\n" for line in wrapped))
-        _set_thresholds(args.out, thresholds)
+        # The written config must load (the same checks as `make run`); then its drift thresholds are measured
+        # and the config is written again, naming them.
+        drift = write_drift_thresholds(config_lib.load_config(args.out), None, overwrite=True)
+        _write(args.out, write_config(args, threshold, why, size, drift), overwrite=True)
         config_lib.load_config(args.out)
+        thresholds = drift[0]
         print(f"wrote {args.out} and {thresholds}; run it with: make run CONFIG={args.out}")
         return 0
     except (OSError, ValueError, config_lib.ConfigError) as error:
