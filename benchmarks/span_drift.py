@@ -22,13 +22,11 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from components.example_gen import batched
 from components.validation_gate import drift
 from pipelines import config as config_lib
 from pipelines import drift_thresholds, local_runner, sample_data
@@ -47,11 +45,7 @@ _MISSING_STEPS = np.round(np.arange(0.01, 0.5001, 0.01), 2)
 
 def _train_rows(rows: Rows, types: Mapping[str, str], buckets: list[int]) -> Rows:
     """The rows ExampleGen's hash split puts in the train split."""
-    return [row for row in rows if batched.partition_of(_digest(row, types), buckets) == 0]
-
-
-def _digest(row, types) -> bytes:
-    return hashlib.sha256(sample_data.serialize(row, types)).digest()
+    return [row for row in rows if drift_thresholds.in_train_split(sample_data.serialize(row, types), buckets)]
 
 
 def _value(cell: str, numeric: bool):

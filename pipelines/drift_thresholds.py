@@ -34,6 +34,7 @@ __all__ = [
     "derive",
     "derive_from_examples",
     "feature_distances",
+    "in_train_split",
     "label_distances",
     "statistics_of",
     "to_yaml",
@@ -193,13 +194,18 @@ def derive(
     return Derivation(features, label, len(spans), int(np.mean([len(labels_) for labels_ in labels])))
 
 
-def train_part(serialized: Sequence[bytes], buckets: Sequence[int]) -> list[bytes]:
-    """The examples ExampleGen's hash split puts in the train split (cumulative buckets, e.g. [2, 3])."""
+def in_train_split(record: bytes, buckets: Sequence[int]) -> bool:
+    """Whether ExampleGen's hash split puts a serialized example in the train split (cumulative buckets: [2, 3])."""
     import hashlib
 
     from components.example_gen import batched
 
-    return [record for record in serialized if batched.partition_of(hashlib.sha256(record).digest(), buckets) == 0]
+    return batched.partition_of(hashlib.sha256(record).digest(), buckets) == 0
+
+
+def train_part(serialized: Sequence[bytes], buckets: Sequence[int]) -> list[bytes]:
+    """The examples ExampleGen's hash split puts in the train split."""
+    return [record for record in serialized if in_train_split(record, buckets)]
 
 
 def columns_of(serialized: Sequence[bytes], names: Sequence[str]) -> dict[str, list]:
