@@ -24,6 +24,8 @@ RUNTIME_REQUIREMENTS = [
     "pydantic>=2.7,<3",
     "pyyaml>=6",
     "kubernetes>=26",
+    # The object-storage push and its lease: generation preconditions (common/object_store.py).
+    "google-cloud-storage>=2.19,<3",
     # TensorBoard 2.16 imports pkg_resources, which setuptools 81 removed.
     "setuptools>=70,<81",
 ]

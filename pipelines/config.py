@@ -192,11 +192,19 @@ class PusherConfig(_Section):
     """Where blessed models go.
 
     Attributes:
-      serving_root: Folder (or URI) where each pushed model lands in a numbered
-        version folder, the layout TensorFlow Serving watches.
+      serving_root: Folder (or gs:// URI) where each pushed model lands in a
+        numbered version folder, the layout TensorFlow Serving watches.
     """
 
     serving_root: str
+
+    @pydantic.field_validator("serving_root")
+    @classmethod
+    def _publishable(cls, value: str) -> str:
+        # Other object stores have no conditional writes here: a push could not be made safe (object_store.py).
+        if "://" in value and not value.startswith("gs://"):
+            raise ValueError(f"must be a folder or a gs:// URI (pushes there are leased and verified); got {value!r}")
+        return value
 
 
 class KubeflowConfig(_Section):

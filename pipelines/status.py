@@ -11,7 +11,7 @@ push, and why. It reads the run summaries beside the logs
 
 `rollback` makes an earlier version the served one without deleting
 anything: it publishes a copy of it as the newest version, atomically like
-any push (components/pusher/versions.py), checked to hold the same bytes as
+any push (components/pusher/versions.py; object_push.py in gs://), checked to hold the same bytes as
 the version it copies (verified when that one was pushed), with its
 warm-start weights, and records the rollback beside the run summaries.
 """
@@ -26,6 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from common import filesystem, object_store
 from pipelines import config as config_lib
 from pipelines import run_summary
 
@@ -110,24 +111,21 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
     from trainer import warm_start
 
     root = config.pusher.serving_root
-    source = os.path.join(root, version)
-    if not version.isdigit() or not os.path.isdir(source):
-        available = (
-            sorted((name for name in os.listdir(root) if name.isdigit()), key=int) if os.path.isdir(root) else []
-        )
+    available = versions.numbered_versions(root)
+    if version not in available:
         raise ValueError(f"no version {version!r} under {root}; versions: {', '.join(available) or 'none'}")
-    # The version served once, verified when it was pushed: its copy must hold the same bytes.
-    expected = versions.content_digest(source)
-
-    def same_bytes(staged: str) -> None:
-        if versions.content_digest(staged) != expected:
-            raise ValueError(f"the copy of {source} in {staged} differs from it; nothing was published")
-
-    served, created = versions.publish(source, root, verify=same_bytes)
-    new_version = os.path.basename(served)
+    source = os.path.join(root, version)
     start = os.path.join(root, warm_start.SERVED_STARTS_DIR, version)
-    if os.path.isdir(start):
-        versions.keep_beside(start, root, warm_start.SERVED_STARTS_DIR, new_version)
+    if object_store.supports(root):
+        from components.pusher import object_push
+
+        extras = {warm_start.SERVED_STARTS_DIR: start} if object_push.source_files(start) else {}
+        served, created = object_push.publish(source, root, extras)  # each copy checked against its source
+    else:
+        served, created = _rollback_locally(source, root)
+        if os.path.isdir(start):
+            versions.keep_beside(start, root, warm_start.SERVED_STARTS_DIR, os.path.basename(served))
+    new_version = os.path.basename(served)
     if created:
         stamp = datetime.datetime.now()
         record = {
@@ -141,10 +139,21 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
             "serving_version": new_version,
         }
         path = run_summary.path_for(config.pipeline.log_dir, f"rollback-{stamp.strftime('%Y%m%d-%H%M%S')}")
-        os.makedirs(config.pipeline.log_dir, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as stream:
-            json.dump(record, stream, indent=2)
+        filesystem.write_text_atomically(path, json.dumps(record, indent=2))
     return new_version
+
+
+def _rollback_locally(source: str, root: str) -> tuple[str, bool]:
+    """Publishes a copy of the version folder `source`, checked to hold its bytes (verified when it was pushed)."""
+    from components.pusher import versions
+
+    expected = versions.content_digest(source)
+
+    def same_bytes(staged: str) -> None:
+        if versions.content_digest(staged) != expected:
+            raise ValueError(f"the copy of {source} in {staged} differs from it; nothing was published")
+
+    return versions.publish(source, root, verify=same_bytes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

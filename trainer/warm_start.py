@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from common import serving_root as serving_root_lib
+
 __all__ = [
     "META_FILE",
     "SERVED_STARTS_DIR",
@@ -81,16 +83,15 @@ def save(model, meta: dict[str, Any], directory: str) -> None:
 
 
 def newest_served_start(serving_root: str) -> str | None:
-    """The warm-start folder of the newest pushed version that has one, or None."""
-    import tensorflow as tf
+    """The warm-start folder of the newest published version that has one, or None.
 
-    starts = os.path.join(serving_root, SERVED_STARTS_DIR)
-    if not tf.io.gfile.isdir(starts):
-        return None
-    served = {name.rstrip("/") for name in tf.io.gfile.listdir(serving_root)}
-    versions = [name.rstrip("/") for name in tf.io.gfile.listdir(starts) if name.rstrip("/").isdigit()]
-    versions = [version for version in versions if version in served]
-    return os.path.join(starts, max(versions, key=int)) if versions else None
+    Only published versions count (common/serving_root.py): in object storage, what a killed push left is ignored.
+    """
+    served = set(serving_root_lib.numbered_versions(serving_root))
+    versions = [
+        version for version in serving_root_lib.kept_beside(serving_root, SERVED_STARTS_DIR) if version in served
+    ]
+    return os.path.join(serving_root, SERVED_STARTS_DIR, max(versions, key=int)) if versions else None
 
 
 def load(directory: str) -> SavedStart:

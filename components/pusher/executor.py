@@ -10,6 +10,10 @@ Changes to the stock filesystem push:
   unchanged data and code, a re-run re-evaluates the cached model against
   itself and the stock Pusher would push it again.
 - Version numbers always increase (Unix time, or newest + 1).
+- In gs:// object storage, where nothing can be renamed, the model is staged,
+  each copied file checked against the source (size and MD5), copied into its
+  version and published by a marker object written last, under a lease
+  (components/pusher/object_push.py); readers take only marked versions.
 The PushedModel artifact records `pushed_new_version`: 1 when this run added
 a version, 0 when the model was already served.
 """
@@ -28,7 +32,7 @@ from tfx.utils import io_utils, proto_utils
 
 from common import records, tfx_compat
 from components import artifacts
-from components.pusher import versions
+from components.pusher import object_push, versions
 from trainer import warm_start
 
 __all__ = [
@@ -42,7 +46,6 @@ __all__ = [
 PUSHED_NEW_VERSION_PROPERTY = "pushed_new_version"
 # Optional input: raw examples, one of which the staged model must serve before it is published.
 EXAMPLES_KEY = "examples"
-_SAVED_MODEL_FILE = "saved_model.pb"
 _SERVING_SIGNATURE = "serving_default"
 
 
@@ -101,14 +104,16 @@ class AtomicPushExecutor(pusher_executor.Executor):
         model_path = self.GetModelPath(input_dict)
         base = destination.filesystem.base_directory
         example = _first_eval_example(input_dict.get(EXAMPLES_KEY))
+        # The weights a warm start begins from, kept beside the version (trainer/warm_start.py).
+        start = os.path.join(os.path.dirname(model_path.rstrip("/")), warm_start.WARM_START_DIR)
         if "://" in base:
-            serving_path, created = _copy_to_object_storage(model_path, base, example)
+            verify_serving(model_path, example)  # the copies are then checked to hold the same bytes
+            extras = {warm_start.SERVED_STARTS_DIR: start} if fileio.isdir(start) else {}
+            serving_path, created = object_push.publish(model_path, base, extras)
         else:
             serving_path, created = versions.publish(
                 model_path, base, verify=lambda path: verify_serving(path, example)
             )
-            # The weights a warm start begins from, kept beside the version (trainer/warm_start.py).
-            start = os.path.join(os.path.dirname(model_path.rstrip("/")), warm_start.WARM_START_DIR)
             if os.path.isdir(start):
                 versions.keep_beside(start, base, warm_start.SERVED_STARTS_DIR, os.path.basename(serving_path))
         if created:
@@ -118,20 +123,3 @@ class AtomicPushExecutor(pusher_executor.Executor):
         io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as the stock Pusher keeps
         tfx_compat.mark_pushed(self, model_push, serving_path, os.path.basename(serving_path))
         model_push.set_int_custom_property(PUSHED_NEW_VERSION_PROPERTY, int(created))
-
-
-def _copy_to_object_storage(model_path: str, base: str, example: bytes | None) -> tuple[str, bool]:
-    """gs:// and s3:// have no rename or lock: verify in place, then copy with saved_model.pb last."""
-    import time
-
-    newest = versions.newest_version(base)
-    if newest and versions.content_digest(newest) == versions.content_digest(model_path):
-        return newest, False
-    verify_serving(model_path, example)
-    logging.warning("%s is object storage: the push is not atomic and concurrent pushes are not excluded", base)
-    serving_path = os.path.join(base, str(versions.next_version(base, int(time.time()))))
-    io_utils.copy_dir(model_path, serving_path, deny_regex_patterns=[r"saved_model\.pb"])
-    saved_model = os.path.join(model_path, _SAVED_MODEL_FILE)
-    if fileio.exists(saved_model):
-        io_utils.copy_file(saved_model, os.path.join(serving_path, _SAVED_MODEL_FILE))
-    return serving_path, True

@@ -9,9 +9,9 @@ An exclusive lock on the serving root makes concurrent pushers take turns, so
 two of them never pick the same number; a staging folder left by a killed
 push is removed by the next one.
 
-This holds on a POSIX filesystem (local disk, NFS, a Kubernetes volume). On
-object storage (gs://, s3://) there is neither a rename nor a lock: the
-Pusher copies the model with saved_model.pb last, as TFX does.
+This holds on a POSIX filesystem (local disk, NFS, a Kubernetes volume). In
+gs:// object storage there is no rename: object_push.py stages, verifies and
+marks versions instead, and common/serving_root.py reads both layouts.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from common import filesystem, locks
+from common import filesystem, locks, serving_root
 
 __all__ = [
     "LOCK_FILE",
@@ -38,21 +38,10 @@ __all__ = [
     "serving_lock",
 ]
 
-LOCK_FILE = ".push.lock"
+LOCK_FILE = serving_root.LOCK_FILE
 STAGING_PREFIX = ".staging-"
-
-
-def numbered_versions(base_directory: str) -> list[str]:
-    """The version folders (numbers) under base_directory, lowest first; what TensorFlow Serving can load."""
-    if not filesystem.exists(base_directory):
-        return []
-    return sorted((name for name in filesystem.listdir(base_directory) if name.isdigit()), key=int)
-
-
-def newest_version(base_directory: str) -> str | None:
-    """Path of the highest numbered version folder under base_directory, or None."""
-    versions = numbered_versions(base_directory)
-    return os.path.join(base_directory, versions[-1]) if versions else None
+numbered_versions = serving_root.numbered_versions
+newest_version = serving_root.newest_version
 
 
 def next_version(base_directory: str, now: int) -> int:

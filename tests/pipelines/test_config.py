@@ -394,3 +394,16 @@ def test_an_unchecked_input_needs_a_reason_and_must_be_an_input(config_file, tmp
     good = _thresholds_file(tmp_path, limits + "unchecked:\n  trip_miles: follows the odometer\n")
     config = config_lib.load_config(config_file, [f"validation.drift_thresholds={good}"])
     assert config_lib.load_drift_thresholds(config).unchecked == {"trip_miles": "follows the odometer"}
+
+
+def test_a_serving_root_in_object_storage_without_conditional_writes_is_refused(tmp_path):
+    from tests.conftest import build_config
+
+    with pytest.raises(config_lib.ConfigError, match=r"pusher.serving_root.*gs:// URI.*got 's3://bucket/serving'"):
+        build_config(
+            tmp_path / "in", tmp_path / "out", "pusher.serving_root=s3://bucket/serving", check_local_paths=False
+        )
+    config = build_config(
+        tmp_path / "in", tmp_path / "out", "pusher.serving_root=gs://b/serving", check_local_paths=False
+    )
+    assert config.pusher.serving_root == "gs://b/serving"
