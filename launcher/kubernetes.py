@@ -32,13 +32,26 @@ local backend's restarted group does. A pod the scheduler cannot place (no
 node with the GPU, a PVC that does not bind) fails the launch after
 `unschedulable_grace_seconds` with the scheduler's message; that is not
 restarted, since a new group would not fit either.
+
+Faults: a transient API error (HTTP 429, 5xx, a reset or refused connection)
+while watching or deleting is retried with exponential backoff (1 s doubling
+to 30 s) within the launch's time limit. SIGTERM and SIGINT of the launching
+process (a deadline, a node drain, `kubectl delete pod`) raise
+`LaunchInterruptedError` in it, so the attempt's objects are deleted before it
+exits; Python runs signal handlers only in the main thread, so a launch from
+another thread relies on the objects' TTL (`ttlSecondsAfterFinished`, on every
+Job and TFJob) and the owner references instead. A TFJob's pods go with it
+(`cleanPodPolicy: All`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import re
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -55,6 +68,7 @@ __all__ = [
     "RUN_LABEL",
     "SERVER_METADATA_FIELDS",
     "KubernetesLauncher",
+    "LaunchInterruptedError",
     "LaunchPlan",
     "UnschedulableError",
     "default_apis",
@@ -91,6 +105,49 @@ _TFJOB = {"group": "kubeflow.org", "version": "v1", "plural": "tfjobs"}
 # Waiting reasons that do not heal by waiting: fail at once instead of at the timeout.
 _FATAL_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
 _LOG_TAIL_LINES = 20
+# Finished launches' objects go after this long, even if the launcher died before deleting them.
+_TTL_SECONDS = 3600
+# API answers that a retry can cure: too many requests, and the server or a proxy failing for now.
+_TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+_FIRST_BACKOFF_SECONDS = 1.0
+_MAX_BACKOFF_SECONDS = 30.0
+# How long the clean-up of an attempt retries transient errors, beyond the launch's own deadline.
+_DELETE_RETRY_SECONDS = 60.0
+
+
+class LaunchInterruptedError(RuntimeError):
+    """The launching process got SIGTERM or SIGINT; the launch's objects were deleted."""
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Whether an API call's error may pass by itself: 429/5xx, or a connection reset, refused or dropped."""
+    import urllib3
+
+    if getattr(error, "status", None) in _TRANSIENT_STATUSES:
+        return True
+    return isinstance(error, (ConnectionError, urllib3.exceptions.HTTPError))
+
+
+@contextlib.contextmanager
+def _interrupted_by_signals():
+    """Turns the first SIGTERM or SIGINT into LaunchInterruptedError (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def interrupt(signum, frame):
+        if received:  # the clean-up the first one started must not be interrupted
+            return
+        received.append(signum)
+        raise LaunchInterruptedError(f"received {signal.Signals(signum).name}: deleting the launch's objects")
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class UnschedulableError(WorkerFailedError):
@@ -188,7 +245,12 @@ def plan_launch(
             "TFJob",
             metadata,
             {
-                "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 0, "activeDeadlineSeconds": timeout_seconds},
+                "runPolicy": {
+                    "cleanPodPolicy": "All",
+                    "ttlSecondsAfterFinished": _TTL_SECONDS,
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": timeout_seconds,
+                },
                 "tfReplicaSpecs": {"Worker": {"replicas": replicas, "restartPolicy": "Never", "template": pod}},
             },
         )
@@ -206,7 +268,7 @@ def plan_launch(
             "parallelism": replicas,
             "backoffLimit": 0,
             "activeDeadlineSeconds": timeout_seconds,
-            "ttlSecondsAfterFinished": 3600,
+            "ttlSecondsAfterFinished": _TTL_SECONDS,
             # Resumed once the Service it owns exists (KubernetesLauncher).
             "suspend": True,
             "template": pod,
@@ -316,7 +378,12 @@ class KubernetesLauncher:
           WorkerFailedError: The group failed `max_restarts + 1` times; names the pods.
           UnschedulableError: A pod found no node for the grace period.
           WorkerTimeoutError: Not finished in time.
+          LaunchInterruptedError: SIGTERM or SIGINT arrived (in the main thread); the objects were deleted.
         """
+        with _interrupted_by_signals():
+            return self._run(make_plan, max_restarts, timeout_seconds)
+
+    def _run(self, make_plan: Callable[[int], LaunchPlan], max_restarts: int, timeout_seconds: float) -> int:
         deadline = self._clock() + timeout_seconds
         for attempt in range(max_restarts + 1):
             plan = make_plan(attempt)
@@ -335,7 +402,7 @@ class KubernetesLauncher:
                         f"(restart {attempt + 1} of {max_restarts})"
                     )
             finally:
-                self._delete(plan, created)
+                self._delete(plan, created, self._clock() + _DELETE_RETRY_SECONDS)
         first, _, rest = str(failure).partition("\n")
         raise WorkerFailedError(f"{first.rstrip(':')} ({max_restarts + 1} attempts, {max_restarts} restarts):\n{rest}")
 
@@ -362,14 +429,30 @@ class KubernetesLauncher:
             self._batch.patch_namespaced_job(plan.name, plan.namespace, {"spec": {"suspend": False}})
         self._log(f"created {plan.kind} {plan.namespace}/{plan.name}")
 
+    def _retrying(self, deadline: float, call: Callable[[], Any]) -> Any:
+        """`call()`, retried with exponential backoff on transient API errors while before `deadline`."""
+        delay = _FIRST_BACKOFF_SECONDS
+        while True:
+            try:
+                return call()
+            except Exception as error:  # only transient ones are retried, the rest re-raised
+                if not _is_transient(error) or self._clock() + delay > deadline:
+                    raise
+                reason = getattr(error, "reason", None) or type(error).__name__
+                self._log(f"transient API error ({getattr(error, 'status', '') or ''} {reason}); retry in {delay:.0f}s")
+                self._sleep(delay)
+                delay = min(2 * delay, _MAX_BACKOFF_SECONDS)
+
     def _watch(self, plan: LaunchPlan, deadline: float, timeout_seconds: float) -> None:
         unschedulable_since: dict[str, float] = {}
         while True:
-            state = self._job_state(plan)
+            state = self._retrying(deadline, lambda: self._job_state(plan))
             if state == "succeeded":
                 self._log(f"{plan.kind} {plan.name} succeeded")
                 return
-            pods = self._core.list_namespaced_pod(plan.namespace, label_selector=plan.selector).items
+            pods = self._retrying(
+                deadline, lambda: self._core.list_namespaced_pod(plan.namespace, label_selector=plan.selector)
+            ).items
             fatal = [pod for pod in pods if _waiting_reason(pod) in _FATAL_WAITING]
             failed = [pod for pod in pods if pod.status and pod.status.phase == "Failed"]
             if state == "failed" or fatal or failed:
@@ -429,19 +512,22 @@ class KubernetesLauncher:
             return [f"(no logs: {type(error).__name__})"]
         return (text or "").splitlines()[-_LOG_TAIL_LINES:]
 
-    def _delete(self, plan: LaunchPlan, created: list[dict[str, Any]]) -> None:
+    def _delete_one(self, plan: LaunchPlan, kind: str) -> None:
+        if kind == "Service":
+            self._core.delete_namespaced_service(plan.name, plan.namespace)
+        elif kind == "Job":
+            # Background propagation deletes the pods too.
+            self._batch.delete_namespaced_job(plan.name, plan.namespace, propagation_policy="Background")
+        else:
+            self._custom.delete_namespaced_custom_object(
+                _TFJOB["group"], _TFJOB["version"], plan.namespace, _TFJOB["plural"], plan.name
+            )
+
+    def _delete(self, plan: LaunchPlan, created: list[dict[str, Any]], deadline: float) -> None:
         """Deletes what this attempt created, newest first; goes on past errors, reporting leftovers."""
         for manifest in reversed(created):
             try:
-                if manifest["kind"] == "Service":
-                    self._core.delete_namespaced_service(plan.name, plan.namespace)
-                elif manifest["kind"] == "Job":
-                    # Background propagation deletes the pods too.
-                    self._batch.delete_namespaced_job(plan.name, plan.namespace, propagation_policy="Background")
-                else:
-                    self._custom.delete_namespaced_custom_object(
-                        _TFJOB["group"], _TFJOB["version"], plan.namespace, _TFJOB["plural"], plan.name
-                    )
+                self._retrying(deadline, lambda kind=manifest["kind"]: self._delete_one(plan, kind))
             except Exception as error:  # noqa: BLE001 - clean-up goes on; a leftover is reported
                 if getattr(error, "status", None) != 404:
                     self._log(

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from launcher import cluster
+from launcher import cluster, kubernetes
 from launcher.kubernetes import plan_launch
 from launcher.settings import KubernetesSettings
 from launcher.spec import WorkerSpec
@@ -145,10 +145,38 @@ def test_launcher_role_is_least_privilege(rendered):
     assert {verb for _, resource, verb in granted if resource == "pods"} == {"get", "list", "watch"}
     assert ("", "secrets", "get") not in granted and not any(resource == "secrets" for _, resource, _ in granted)
     assert ("batch", "jobs", "create") in granted and ("", "pods/log", "get") in granted
+    # RBAC cannot say "only the objects you made": the admission policy does, for each type it may delete.
+    policy = _by_name(docs, "ValidatingAdmissionPolicy", "tfx-launcher-only-its-launches")
+    (condition,) = policy["spec"]["matchConditions"]
+    assert "':tfx-launcher'" in condition["expression"], "it applies to the launcher's requests"
+    covered = {
+        (group, resource, operation)
+        for rule in policy["spec"]["matchConstraints"]["resourceRules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for operation in rule["operations"]
+    }
+    writes = {"create": "CREATE", "patch": "UPDATE", "update": "UPDATE", "delete": "DELETE"}
+    needed = {(group, resource, writes[verb]) for group, resource, verb in granted if verb in writes}
+    assert needed <= covered, f"writes the Role grants but the policy does not narrow: {needed - covered}"
+    (validation,) = policy["spec"]["validations"]
+    for label in (kubernetes.RUN_LABEL, kubernetes.JOB_LABEL):
+        assert f"'{label}' in variables.labels" in validation["expression"]
+    template = _by_name(docs, "Job", "train-workers")
+    assert kubernetes.JOB_LABEL not in template["metadata"].get("labels", {}), "the template is not the launcher's"
+    policy_binding = _by_name(docs, "ValidatingAdmissionPolicyBinding", "tfx-launcher-only-its-launches")
+    assert policy_binding["spec"]["validationActions"] == ["Deny"]
+    assert policy_binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": binding_namespace(docs)
+    }
     binding = _by_name(docs, "RoleBinding", "tfx-launcher")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "tfx-launcher", "namespace": "tfx-pipeline"}]
     cron = _by_name(docs, "CronJob", "pipeline-run")
     assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] == "tfx-launcher"
+
+
+def binding_namespace(docs: list[dict]) -> str:
+    return _by_name(docs, "RoleBinding", "tfx-launcher")["metadata"]["namespace"]
 
 
 def test_only_the_launcher_mounts_an_api_token(rendered):
@@ -204,6 +232,8 @@ def test_launcher_jobs_built_from_the_prod_templates_are_valid(job_kind, tfjob_s
     spec = WorkerSpec(kind="train", function="trainer.task.run_fn", fn_args={"train_files": ["/pipeline/x"]})
     plan = plan_launch(spec, 2, template, KubernetesSettings(job_kind=job_kind), "train-0a1b2c3d", 3600)
     for manifest in plan.manifests:
+        labels = manifest["metadata"]["labels"]
+        assert kubernetes.RUN_LABEL in labels and kubernetes.JOB_LABEL in labels, "the admission policy admits it"
         assert checks.schema_errors(manifest, "launcher", tfjob_schema) == []
         assert checks.policy_violations(manifest, "launcher") == []
         assert checks.restricted_violations(manifest, "launcher") == []

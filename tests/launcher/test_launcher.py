@@ -616,3 +616,98 @@ def test_a_missing_template_says_how_to_create_it():
     batch.read_namespaced_job.side_effect = client.ApiException(status=404, reason="Not Found")
     with pytest.raises(local.WorkerFailedError, match=r"worker template Job tfx-pipeline/train-workers .*apply k8s"):
         _launcher(apis, _Clock()).fetch_template(KubernetesSettings())
+
+
+# --- faults: transient API errors, SIGTERM, objects that outlive a dead launcher --------------------
+
+
+def _api_error(status: int, reason: str, message: str) -> client.ApiException:
+    """An ApiException built from a response shaped as the API server sends it (a v1 Status body)."""
+    import urllib3
+
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason.replace(" ", ""),
+        "code": status,
+    }
+    response = urllib3.HTTPResponse(
+        body=json.dumps(body).encode(),
+        status=status,
+        reason=reason,
+        headers={"Content-Type": "application/json", "Audit-Id": "7d3c2a9e-51f0-4f4e-9a43-2f1d7e0b6c11"},
+        preload_content=True,
+    )
+    return client.ApiException(http_resp=client.rest.RESTResponse(response))
+
+
+def test_transient_api_errors_during_the_watch_are_retried_with_backoff():
+    import urllib3
+
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.side_effect = [
+        _job_status(),
+        _api_error(503, "Service Unavailable", "the server is currently unable to handle the request"),
+        _api_error(429, "Too Many Requests", "too many requests, please try again later"),
+        _job_status("Complete"),
+    ]
+    core.list_namespaced_pod.side_effect = [
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+        client.V1PodList(items=[_pod("p-0")]),
+    ]
+    clock = _Clock()
+    make_plan, made = _plans()
+    assert _launcher(apis, clock).run(make_plan, max_restarts=0, timeout_seconds=600) == 0, "no restart either"
+    assert len(made) == 1 and batch.read_namespaced_job_status.call_count == 4
+    assert clock.now == 1 + 10 + 1 + 2, "backoff 1 s, a poll, then 1 s and 2 s"
+    batch.delete_namespaced_job.assert_called_once()
+
+
+def test_a_permanent_api_error_is_not_retried_and_transient_ones_stop_at_the_deadline():
+    batch, _core, _ = apis = _apis()
+    forbidden = _api_error(403, "Forbidden", 'jobs.batch "train-ab12cd30" is forbidden')
+    batch.read_namespaced_job_status.side_effect = forbidden
+    make_plan, _ = _plans()
+    with pytest.raises(client.ApiException, match="Forbidden"):
+        _launcher(apis, _Clock()).run(make_plan, max_restarts=2, timeout_seconds=600)
+    assert batch.read_namespaced_job_status.call_count == 1
+    batch.delete_namespaced_job.assert_called_once()
+
+    batch, _core, _ = apis = _apis()
+    batch.read_namespaced_job_status.side_effect = _api_error(503, "Service Unavailable", "unavailable")
+    clock = _Clock()
+    with pytest.raises(client.ApiException, match="Service Unavailable"):
+        _launcher(apis, clock).run(_plans()[0], max_restarts=2, timeout_seconds=100)
+    assert 60 <= clock.now <= 100, "retried until the launch's time limit, not beyond"
+    batch.delete_namespaced_job.assert_called_once()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_of_the_launch_deletes_its_jobs(signum):
+    batch, core, _ = apis = _apis()
+    batch.read_namespaced_job_status.return_value = _job_status()
+
+    def pods_then_signal(namespace, label_selector):
+        os.kill(os.getpid(), signum)  # as kubelet does on a pod's deletion, or a deadline
+        return client.V1PodList(items=[_pod("p-0")])
+
+    core.list_namespaced_pod.side_effect = pods_then_signal
+    previous = signal.getsignal(signum)
+    make_plan, made = _plans()
+    with pytest.raises(kubernetes.LaunchInterruptedError, match=f"received {signal.Signals(signum).name}"):
+        _launcher(apis, _Clock()).run(make_plan, max_restarts=2, timeout_seconds=600)
+    (plan,) = made
+    batch.delete_namespaced_job.assert_called_once_with(plan.name, "tfx-pipeline", propagation_policy="Background")
+    core.delete_namespaced_service.assert_called_once_with(plan.name, "tfx-pipeline")
+    assert signal.getsignal(signum) is previous, "the process's own handler is back"
+
+
+def test_every_launched_job_has_a_ttl_and_a_tfjob_cleans_all_its_pods():
+    job, _ = _plan("indexed_job").manifests
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    (tfjob,) = _plan("tfjob").manifests
+    assert tfjob["spec"]["runPolicy"]["cleanPodPolicy"] == "All"
+    assert tfjob["spec"]["runPolicy"]["ttlSecondsAfterFinished"] > 0
