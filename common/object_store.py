@@ -90,6 +90,13 @@ class GcsStore:
         """Every object whose name starts with `prefix`."""
         return [_stored(blob) for blob in self._client.list_blobs(self._bucket, prefix=prefix)]
 
+    def children(self, prefix: str) -> dict[str, list[str]]:
+        """The objects under `<prefix>/` grouped by the first part of the rest of their names, as a folder's entries."""
+        entries: dict[str, list[str]] = {}
+        for item in self.list(f"{prefix}/"):
+            entries.setdefault(item.name[len(prefix) + 1 :].split("/", 1)[0], []).append(item.name)
+        return entries
+
     def stat(self, name: str) -> StoredObject | None:
         blob = self._bucket.get_blob(name)
         return _stored(blob) if blob is not None else None
@@ -115,16 +122,12 @@ class GcsStore:
         from google.api_core import exceptions
 
         blob = self._bucket.blob(name)
-        stream = data if size is not None else None
+        options = {"content_type": "application/octet-stream", "if_generation_match": if_generation}
         try:
-            if stream is None:
-                blob.upload_from_string(
-                    data, content_type="application/octet-stream", if_generation_match=if_generation
-                )
+            if size is None:
+                blob.upload_from_string(data, **options)
             else:
-                blob.upload_from_file(
-                    stream, size=size, content_type="application/octet-stream", if_generation_match=if_generation
-                )
+                blob.upload_from_file(data, size=size, **options)
         except exceptions.PreconditionFailed:
             return None
         return _stored(blob)

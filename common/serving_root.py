@@ -28,13 +28,8 @@ def numbered_versions(root: str) -> list[str]:
     """The published version numbers under `root`, lowest first."""
     if object_store.supports(root):
         store, prefix = object_store.store_for(root)
-        markers = f"{prefix}/{PUBLISHED_DIR}/"
-        names = (item.name[len(markers) :] for item in store.list(markers))
-    elif filesystem.exists(root):
-        names = filesystem.listdir(root)
-    else:
-        return []
-    return sorted((name for name in names if name.isdigit()), key=int)
+        return _numbered(store.children(f"{prefix}/{PUBLISHED_DIR}"))
+    return _numbered(filesystem.listdir(root)) if filesystem.exists(root) else []
 
 
 def kept_beside(root: str, folder: str) -> list[str]:
@@ -42,11 +37,12 @@ def kept_beside(root: str, folder: str) -> list[str]:
     path = os.path.join(root, folder)
     if object_store.supports(root):
         store, prefix = object_store.store_for(path)
-        names = {item.name[len(prefix) + 1 :].split("/", 1)[0] for item in store.list(f"{prefix}/")}
-    elif filesystem.isdir(path):
-        names = set(filesystem.listdir(path))
-    else:
-        return []
+        return _numbered(store.children(prefix))
+    return _numbered(filesystem.listdir(path)) if filesystem.isdir(path) else []
+
+
+def _numbered(names) -> list[str]:
+    """The names that are version numbers, lowest first."""
     return sorted((name for name in names if name.isdigit()), key=int)
 
 

@@ -119,8 +119,8 @@ def rollback(config: config_lib.PipelineConfig, version: str) -> str:
     if object_store.supports(root):
         from components.pusher import object_push
 
-        extras = {warm_start.SERVED_STARTS_DIR: start} if object_push.source_files(start) else {}
-        served, created = object_push.publish(source, root, extras)  # each copy checked against its source
+        # Each copy checked against its source; a version without warm-start weights keeps none.
+        served, created = object_push.publish(source, root, {warm_start.SERVED_STARTS_DIR: start})
     else:
         served, created = _rollback_locally(source, root)
         if os.path.isdir(start):

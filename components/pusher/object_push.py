@@ -91,8 +91,11 @@ def _copy_all(store, source: str, files: dict[str, dict], target_prefix: str) ->
         _put(store, source, relative, files[relative], f"{target_prefix}/{relative}")
 
 
-def remove_debris(store: object_store.GcsStore, prefix: str) -> list[str]:
-    """Deletes what killed pushes left under `prefix` (call it holding the lease); returns the object names.
+def remove_debris(store: object_store.GcsStore, prefix: str) -> tuple[list[str], set[str]]:
+    """Deletes what killed pushes left under `prefix` (call it holding the lease).
+
+    Returns:
+      (the object names removed, the version numbers whose prefixes remain: no new version may take them).
 
     Staging objects go; so do numbered prefixes with no marker and no saved_model.pb (an interrupted copy:
     nothing can load it), and the extras kept for such a number (`<folder>/<version>/`). A numbered prefix
@@ -100,9 +103,7 @@ def remove_debris(store: object_store.GcsStore, prefix: str) -> list[str]:
     existed. Readers ignore it, and its number is never reused.
     """
     published = set(serving_root.numbered_versions(store.uri(prefix)))
-    by_top: dict[str, list[str]] = {}
-    for item in store.list(f"{prefix}/"):
-        by_top.setdefault(item.name[len(prefix) + 1 :].split("/", 1)[0], []).append(item.name)
+    by_top = store.children(prefix)
     kept = published | {
         top for top, names in by_top.items() if top.isdigit() and f"{prefix}/{top}/{_SAVED_MODEL_FILE}" in names
     }
@@ -114,18 +115,13 @@ def remove_debris(store: object_store.GcsStore, prefix: str) -> list[str]:
             debris += [name for name in names if _extra_version(name, prefix, top) not in kept | {None}]
     for name in debris:
         store.delete(name)
-    return debris
+    return debris, {top for top in by_top if top.isdigit() and top in kept}
 
 
 def _extra_version(name: str, prefix: str, folder: str) -> str | None:
     """The version an object under `<prefix>/<folder>/<version>/` is kept for, or None."""
     parts = name[len(prefix) + len(folder) + 2 :].split("/", 1)
     return parts[0] if len(parts) == 2 and parts[0].isdigit() else None
-
-
-def _numbers_in_use(store, prefix: str) -> list[int]:
-    tops = {item.name[len(prefix) + 1 :].split("/", 1)[0] for item in store.list(f"{prefix}/")}
-    return [int(top) for top in tops if top.isdigit()]
 
 
 def publish(
@@ -141,7 +137,8 @@ def publish(
     Args:
       source: The model: a folder, or a gs:// prefix (a rollback's earlier version).
       root: The serving root, gs://.
-      extras: Folder name -> a folder to keep at `<root>/<name>/<version>/` with the version (warm-start weights).
+      extras: Folder name -> a folder to keep at `<root>/<name>/<version>/` with the version (warm-start
+        weights); a missing or empty one keeps nothing.
       now: The clock giving the version number (Unix seconds).
       lock_timeout_seconds: How long to wait for another push.
       lease_seconds: How long a killed push's lease blocks the next one.
@@ -162,7 +159,7 @@ def publish(
         )
     model_digest = digest(files)
     with locks.holding(root, serving_root.LOCK_FILE, "a push", lock_timeout_seconds, lease_seconds) as lease:
-        removed = remove_debris(store, prefix)
+        removed, in_use = remove_debris(store, prefix)
         if removed:
             logging.warning("Removed %d objects that interrupted pushes left under %s.", len(removed), root)
         newest = serving_root.newest_version(root)
@@ -171,7 +168,7 @@ def publish(
         staging = f"{prefix}/{STAGING_DIR}/{uuid.uuid4().hex}"
         try:
             _copy_all(store, source, files, staging)
-            version = str(max([now(), *(number + 1 for number in _numbers_in_use(store, prefix))]))
+            version = str(max([now(), *(int(number) + 1 for number in in_use)]))
             _copy_all(store, store.uri(staging), files, f"{prefix}/{version}")
             for folder, extra in (extras or {}).items():
                 _copy_all(store, extra, source_files(extra), f"{prefix}/{folder}/{version}")

@@ -132,6 +132,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             412, _error(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
         )
 
+    def _existing(self, bucket: str, name: str, query: dict) -> bool:
+        """Whether the object exists and meets the precondition; else answers 404 or 412. Call holding the lock."""
+        if (bucket, name) not in self.fake.objects:
+            self._missing(bucket, name)
+            return False
+        if not self.fake.precondition(bucket, name, query):
+            self._failed_precondition()
+            return False
+        return True
+
+    def _store(self, bucket: str, name: str, query: dict, data: bytes) -> None:
+        """Stores `data` if the precondition holds and answers with the object resource, else 412."""
+        data = self.fake.on_write(name, data)
+        with self.fake.lock:
+            if not self.fake.precondition(bucket, name, query):
+                self._failed_precondition()
+                return
+            self.fake.store(bucket, name, data)
+            self._send(200, self.fake.resource(bucket, name))
+
     def do_GET(self):
         parts, query = self._parts()
         fake = self.fake
@@ -144,11 +164,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             download = parts[1] == "download"
             offset = 2 if download else 1
             bucket, name = parts[offset + 3], "/".join(parts[offset + 5 :])
-            if (bucket, name) not in fake.objects:
-                self._missing(bucket, name)
-                return
-            if not fake.precondition(bucket, name, query):
-                self._failed_precondition()
+            if not self._existing(bucket, name, query):
                 return
             if not download:
                 self._send(200, fake.resource(bucket, name))
@@ -176,15 +192,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             )
             metadata_part, media_part = list(message.iter_parts())
             name = json.loads(metadata_part.get_content())["name"]
-            data = media_part.get_payload(decode=True)
-            bucket = parts[5]
-            data = fake.on_write(name, data)
-            with fake.lock:
-                if not fake.precondition(bucket, name, query):
-                    self._failed_precondition()
-                    return
-                fake.store(bucket, name, data)
-                self._send(200, fake.resource(bucket, name))
+            self._store(parts[5], name, query, media_part.get_payload(decode=True))
             return
         # /storage/v1/b/{bucket}/o/{source}/copyTo/b/{bucket}/o/{destination}
         copy_at = parts.index("copyTo")
@@ -195,24 +203,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if data is None:
             self._missing(*source)
             return
-        data = fake.on_write(destination[1], data)
-        with fake.lock:
-            if not fake.precondition(*destination, query):
-                self._failed_precondition()
-                return
-            fake.store(*destination, data)
-            self._send(200, fake.resource(*destination))
+        self._store(*destination, query, data)
 
     def do_DELETE(self):
         parts, query = self._parts()
         fake = self.fake
         bucket, name = parts[4], "/".join(parts[6:])
         with fake.lock:
-            if (bucket, name) not in fake.objects:
-                self._missing(bucket, name)
-                return
-            if not fake.precondition(bucket, name, query):
-                self._failed_precondition()
+            if not self._existing(bucket, name, query):
                 return
             del fake.objects[(bucket, name)]
             self._send(204)
